@@ -1,0 +1,1 @@
+"""Measurements: layer summaries, parameter/FLOP/memory reports, throughput benchmarks."""

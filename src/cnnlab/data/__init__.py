@@ -1,0 +1,1 @@
+"""Fashion-MNIST and image folders through an in-memory, batch-level pipeline."""

@@ -1,0 +1,1 @@
+"""Training: the Trainer, run directories, checkpoints, recipes and the train/eval/predict commands."""
