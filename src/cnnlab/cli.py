@@ -146,7 +146,8 @@ def _add_train(sub) -> None:
     p.add_argument("--augment", help="comma list of crop, flip, erase (or 'none')")
     p.add_argument("--label-smoothing", type=non_negative_float)
     p.add_argument("--grad-clip", type=positive_float)
-    p.add_argument("--data", default="fashion-mnist", help="fashion-mnist or a folder root/<class>/<image>")
+    p.add_argument("--data", default="fashion-mnist",
+                   help="fashion-mnist or a folder root/<class>/<image>")
     p.add_argument("--data-dir", help="folder holding the Fashion-MNIST files")
     p.add_argument("--subset", type=positive_int, help="train on the first N training images")
     p.add_argument("--val-fraction", type=non_negative_float)
@@ -154,6 +155,8 @@ def _add_train(sub) -> None:
     p.add_argument("--amp", action="store_true", help="mixed precision (bfloat16 on CPU)")
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--tta-flip", action="store_true",
+                   help="evaluate each image and its mirror image, averaging the outputs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-every", type=positive_int, help="also checkpoint every N steps")
     p.add_argument("--out", help="run directory (default runs/<model>-<time>)")
@@ -211,6 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--compile", action="store_true")
     p.add_argument("--amp", action="store_true")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps per batch size")
+    p.add_argument("--steps", type=positive_int, default=10, help="timed steps per batch size")
     p.add_argument("--out", help="where to write the PNG (default bench-<model>.png)")
     p.set_defaults(func=cmd_bench)
 

@@ -1,0 +1,292 @@
+"""Throughput and peak memory against batch size: the chapter's "change the batch size" exercise.
+
+Each batch size runs `warmup` untimed steps (compilation, allocator and oneDNN warm-up) and then
+`steps` timed ones on random inputs. A training step is forward, cross-entropy, backward and an
+SGD-with-momentum update; an inference step is a forward pass under `torch.inference_mode`.
+
+Peak memory is measured, not estimated:
+- CUDA: `torch.cuda.max_memory_allocated` (the tensors: weights, gradients, optimizer state,
+  activations), reset before each batch size.
+- CPU: the process's peak resident memory (`VmHWM` in /proc/self/status, or `ru_maxrss`). That
+  peak never goes down within a process, so each batch size runs in a fresh process.
+"Added" is the peak minus the memory in use after one step on a two-image batch (weights,
+gradients, optimizer state and the libraries' one-off buffers are then in place), so it is what
+the batch's activations and workspaces cost; it grows about linearly with the batch size.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import resource
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+MODES = ("train", "infer")
+NUM_CLASSES = 10
+MIB = 2**20
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """How each step runs: training or inference, device, memory format, compile, mixed precision.
+
+    `amp` autocasts to bfloat16 (on CPUs and GPUs alike, so no gradient scaler is needed).
+    """
+
+    mode: str = "train"
+    device: str = "cpu"
+    channels_last: bool = False
+    compile: bool = False
+    amp: bool = False
+    warmup: int = 3
+    steps: int = 10
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"bench mode {self.mode!r} is unknown; use 'train' or 'infer'")
+        if self.warmup < 0 or self.steps < 1:
+            raise ValueError(f"bench needs warmup >= 0 and steps >= 1, got warmup={self.warmup}, "
+                             f"steps={self.steps}")
+
+    def label(self) -> str:
+        """A short description such as 'train, cpu, channels_last, bf16'."""
+        flags = [name for name, on in (("channels_last", self.channels_last),
+                                       ("compile", self.compile), ("bf16", self.amp)) if on]
+        return ", ".join([self.mode, self.device, *flags])
+
+
+@dataclass(frozen=True)
+class BenchRow:
+    """One batch size: throughput, time per step and memory (bytes; None where not measurable)."""
+
+    batch_size: int
+    images_per_s: float
+    ms_per_step: float
+    peak_bytes: int | None
+    added_bytes: int | None
+
+
+def prepare(model: nn.Module, options: BenchOptions) -> nn.Module:
+    """Move the model to the device and memory format, set train/eval mode, compile if asked."""
+    memory_format = torch.channels_last if options.channels_last else torch.preserve_format
+    model = model.to(options.device, memory_format=memory_format)
+    model.train(options.mode == "train")
+    return torch.compile(model, dynamic=False) if options.compile else model
+
+
+def make_step(model: nn.Module, options: BenchOptions):
+    """A function `step(X, y)` running one training or inference step of `model`."""
+    autocast = torch.autocast(torch.device(options.device).type, dtype=torch.bfloat16,
+                              enabled=options.amp)
+    if options.mode == "infer":
+        def step(X, y):
+            with torch.inference_mode(), autocast:
+                model(X)
+        return step
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+    def step(X, y):
+        with autocast:
+            loss = F.cross_entropy(model(X).float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return step
+
+
+def random_batch(batch_shape: tuple[int, ...], num_classes: int, options: BenchOptions):
+    """Random images of `batch_shape` (NCHW, in the asked memory format) and random labels."""
+    X = torch.randn(batch_shape, device=options.device)
+    if options.channels_last:
+        X = X.contiguous(memory_format=torch.channels_last)
+    return X, torch.randint(0, num_classes, (batch_shape[0],), device=options.device)
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_steps(step, batch, options: BenchOptions) -> float:
+    """Seconds per step on `batch`: `options.warmup` untimed steps, then the mean of `steps`."""
+    device = torch.device(options.device)
+    for _ in range(options.warmup):
+        step(*batch)
+    _synchronize(device)
+    started = time.perf_counter()
+    for _ in range(options.steps):
+        step(*batch)
+    _synchronize(device)
+    return (time.perf_counter() - started) / options.steps
+
+
+def resident_bytes(field: str = "VmRSS") -> int | None:
+    """This process's resident memory (`VmRSS`) or its peak (`VmHWM`) from /proc, else None."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def _peak_resident_bytes() -> int:
+    """The process's peak resident memory; ru_maxrss is KiB on Linux and bytes on macOS."""
+    peak = resident_bytes("VmHWM")
+    if peak is not None:
+        return peak
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return maxrss if sys.platform == "darwin" else maxrss * 1024
+
+
+def measure(model: nn.Module, batch_shape: tuple[int, ...], num_classes: int,
+            options: BenchOptions) -> BenchRow:
+    """Time one batch size on a prepared model and read the memory high-water mark.
+
+    A first step on a two-image batch puts the gradients, the optimizer state and the libraries'
+    one-off buffers in place, so "added" is what the batch's activations and workspaces need.
+    """
+    device = torch.device(options.device)
+    step = make_step(model, options)
+    step(*random_batch((2, *batch_shape[1:]), num_classes, options))
+    batch = random_batch(batch_shape, num_classes, options)
+    _synchronize(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        start_bytes = torch.cuda.memory_allocated(device)
+    else:
+        start_bytes = resident_bytes()
+    seconds = time_steps(step, batch, options)
+    if device.type == "cuda":
+        peak = torch.cuda.max_memory_allocated(device)
+    else:
+        peak = _peak_resident_bytes()
+    added = None if start_bytes is None else max(0, peak - start_bytes)
+    return BenchRow(batch_shape[0], batch_shape[0] / seconds, 1000 * seconds, peak, added)
+
+
+def _input_shape(name: str, input_size) -> tuple[int, int, int]:
+    """(C, H, W) from `--input` (a side, CxHxW or NxCxHxW), else the model's own input size."""
+    from cnnlab.models import model_info
+
+    if input_size is None:
+        side = model_info(name).input_size
+        return (1, side, side)
+    dims = (input_size,) if isinstance(input_size, int) else tuple(input_size)
+    if len(dims) == 1:
+        return (1, dims[0], dims[0])
+    if len(dims) in (3, 4):
+        return tuple(dims[-3:])
+    raise ValueError(f"input {input_size!r} is not a side, CxHxW or NxCxHxW (e.g. 96 or 1x96x96)")
+
+
+def _bench_registered(name: str, batch_size: int, shape: tuple[int, int, int],
+                      options: BenchOptions) -> BenchRow:
+    """Build the registered model and measure one batch size (the body of each worker process)."""
+    from cnnlab.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=NUM_CLASSES, in_channels=shape[0])
+    return measure(prepare(model, options), (batch_size, *shape), NUM_CLASSES, options)
+
+
+def bench(name: str, batch_sizes: list[int], input_size=None,
+          options: BenchOptions | None = None) -> list[BenchRow]:
+    """Throughput and memory of a registered model for each batch size.
+
+    On the CPU each batch size runs in a fresh process (see the module note on peak memory);
+    on a GPU they run here, one after another, with the peak counter reset in between.
+    """
+    options = options or BenchOptions()
+    if not batch_sizes or min(batch_sizes) < 1:
+        raise ValueError(f"batch sizes must be positive integers, got {batch_sizes}")
+    shape = _input_shape(name, input_size)
+    from cnnlab.models import check_input_size, create_model
+
+    check_input_size(create_model(name, NUM_CLASSES, shape[0], init=None), shape[1:], name=name)
+    if torch.device(options.device).type == "cuda":
+        return [_bench_registered(name, size, shape, options) for size in batch_sizes]
+    context = multiprocessing.get_context("spawn")
+    rows = []
+    for size in batch_sizes:
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            rows.append(pool.submit(_bench_registered, name, size, shape, options).result())
+    return rows
+
+
+def _mib(nbytes: int | None) -> str:
+    return "n/a" if nbytes is None else f"{nbytes / MIB:,.1f}"
+
+
+def _kib_per_image(row: BenchRow) -> str:
+    return "n/a" if row.added_bytes is None else f"{row.added_bytes / 1024 / row.batch_size:,.0f}"
+
+
+def print_table(name: str, shape: tuple[int, int, int], options: BenchOptions,
+                rows: list[BenchRow]) -> None:
+    """The rows as a rich table titled with the model, input and options."""
+    from rich.console import Console
+    from rich.table import Table
+
+    where = "CUDA max allocated" if options.device.startswith("cuda") else "peak resident (VmHWM)"
+    table = Table(title=f"{name} {'x'.join(map(str, shape))} ({options.label()})",
+                  caption=f"memory: {where}; added = peak minus memory after a 2-image step")
+    for column in ("batch", "images/s", "ms/step", "peak MiB", "added MiB", "added KiB/image"):
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(str(row.batch_size), f"{row.images_per_s:,.0f}", f"{row.ms_per_step:,.1f}",
+                      _mib(row.peak_bytes), _mib(row.added_bytes), _kib_per_image(row))
+    Console().print(table)
+
+
+def plot(name: str, shape: tuple[int, int, int], options: BenchOptions, rows: list[BenchRow],
+         path: str | Path) -> Path:
+    """Images/s and added memory against batch size (log-2 axis), side by side, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = [row.batch_size for row in rows]
+    fig, (speed, memory) = plt.subplots(1, 2, figsize=(9, 3.5))
+    speed.plot(sizes, [row.images_per_s for row in rows], "o-")
+    speed.set_ylabel("images/s")
+    memory.plot(sizes, [(row.added_bytes or 0) / MIB for row in rows], "o-", color="C1")
+    memory.set_ylabel("memory added by the steps (MiB)")
+    for axes in (speed, memory):
+        axes.set_xscale("log", base=2)
+        axes.set_xticks(sizes, [str(s) for s in sizes])
+        axes.set_xlabel("batch size")
+        axes.grid(alpha=0.3)
+    fig.suptitle(f"{name} {'x'.join(map(str, shape))} ({options.label()})")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def bench_command(args) -> int:
+    """`cnnlab bench MODEL`: measure each batch size, print the table, write the PNG."""
+    from cnnlab.train import resolve_device
+
+    options = BenchOptions(mode=args.mode, device=str(resolve_device(args.device)),
+                           channels_last=args.channels_last, compile=args.compile, amp=args.amp,
+                           warmup=args.warmup, steps=args.steps)
+    shape = _input_shape(args.model, args.input)
+    rows = bench(args.model, args.batch_sizes, shape, options)
+    print_table(args.model, shape, options, rows)
+    path = plot(args.model, shape, options, rows, args.out or f"bench-{args.model}.png")
+    print(f"plot written to {path}")
+    return 0

@@ -1,0 +1,66 @@
+"""What a run prints: a progress bar per epoch on a terminal, one plain line per epoch otherwise."""
+
+from __future__ import annotations
+
+import sys
+
+
+def epoch_line(row: dict, max_epochs: int) -> str:
+    """One epoch's summary, e.g. ``epoch  3/10  train loss 0.512 acc 81.2%  val ...``."""
+    width = len(str(max_epochs))
+    return (
+        f"epoch {row['epoch']:>{width}}/{max_epochs}  "
+        f"train loss {row['train_loss']:.4f} acc {row['train_acc']:.1%}  "
+        f"val loss {row['val_loss']:.4f} acc {row['val_acc']:.1%}  "
+        f"{row['seconds']:.1f} s  {row['images_per_s']:,.0f} img/s"
+    )
+
+
+class EpochProgress:
+    """Shows training progress on rank 0: a rich bar (rate, loss, ETA) when stdout is a terminal."""
+
+    def __init__(self, max_epochs: int, enabled: bool = True, live: bool | None = None):
+        self.max_epochs = max_epochs
+        self.enabled = enabled
+        self.live = enabled and (sys.stdout.isatty() if live is None else live)
+        self._bar = None
+        self._task = None
+
+    def start(self, epoch: int, total_steps: int, done_steps: int) -> None:
+        """Open the bar for ``epoch`` (0-based) with ``done_steps`` already taken (resume)."""
+        if not self.live:
+            return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self._bar = Progress(
+            TextColumn(f"epoch {epoch + 1}/{self.max_epochs}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]:>8,.0f} img/s  loss {task.fields[loss]:.4f}"),
+            TimeRemainingColumn(),
+            transient=True,
+        )
+        self._task = self._bar.add_task("train", total=total_steps, completed=done_steps,
+                                        rate=0.0, loss=float("nan"))
+        self._bar.start()
+
+    def update(self, done_steps: int, loss: float, images_per_s: float) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, completed=done_steps, loss=loss, rate=images_per_s)
+
+    def end(self, row: dict) -> None:
+        """Close the bar and print the epoch's summary line."""
+        self.close()
+        if self.enabled:
+            print(epoch_line(row, self.max_epochs), flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None

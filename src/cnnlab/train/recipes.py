@@ -1,0 +1,113 @@
+"""Named training recipes: a 28x28-native model with a schedule, augmentation and test-time flip.
+
+`cnnlab train --recipe NAME` fills every training option the user did not give from the recipe;
+options given on the command line win. The targets and the measured results are in
+benchmarks/RESULTS.md, with the commit and command of each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TrainingRecipe:
+    """Everything `cnnlab train` needs besides the data, and the target the recipe was made for."""
+
+    name: str
+    model: str
+    target: str
+    measured: str
+    epochs: int
+    batch_size: int
+    lr: float
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "onecycle"
+    warmup: float = 0.0
+    label_smoothing: float = 0.1
+    augment: str = "flip"
+    channels_last: bool = True
+    amp: bool = False
+    tta_flip: bool = True
+
+
+MEASURED_FAST = "not measured yet"
+MEASURED_CPU_BEST = "not measured yet"
+
+TRAINING_OPTIONS = ("epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay",
+                    "schedule", "warmup", "label_smoothing", "augment", "channels_last", "amp",
+                    "tta_flip")
+"""The recipe fields that are `cnnlab train` options of the same name."""
+
+
+RECIPES = {recipe.name: recipe for recipe in (
+    TrainingRecipe(
+        name="fast", model="compact-resnet-s",
+        target=">= 92% test accuracy in <= 120 s on a 2-core CPU, from process start",
+        measured=MEASURED_FAST,
+        epochs=5, batch_size=256, lr=0.2, amp=True),
+    TrainingRecipe(
+        name="cpu-best", model="compact-resnet-m",
+        target=">= 94% test accuracy in <= 30 min on a 2-core CPU",
+        measured=MEASURED_CPU_BEST,
+        epochs=16, batch_size=256, lr=0.2, augment="crop,flip", amp=True),
+    TrainingRecipe(
+        name="gpu-best", model="compact-resnet-l",
+        target=">= 95.5% test accuracy in <= 2 min on one H100",
+        measured="unmeasured: no GPU was available when it was made",
+        epochs=30, batch_size=512, lr=0.4, augment="crop,flip,erase", amp=True),
+)}
+"""The recipes by name; `measured` quotes the run recorded in benchmarks/RESULTS.md."""
+
+
+def get_recipe(name: str) -> TrainingRecipe:
+    """The recipe called `name`; an unknown name gets a ValueError with the closest names."""
+    if name not in RECIPES:
+        close = difflib.get_close_matches(name, list(RECIPES), n=2, cutoff=0.5)
+        hint = f"did you mean {' or '.join(close)}? " if close else ""
+        raise ValueError(f"unknown recipe {name!r}; {hint}run `cnnlab recipes` to list them "
+                         f"({', '.join(RECIPES)})")
+    return RECIPES[name]
+
+
+def apply_recipe(args: argparse.Namespace) -> TrainingRecipe:
+    """Fill the `cnnlab train` options the user left unset (None or off) from `args.recipe`.
+
+    Options given on the command line win, the model included: `--recipe fast resnet18` trains
+    resnet18 with the fast recipe's schedule. Switches the recipe turns on (channels_last, amp,
+    tta_flip) stay on.
+    """
+    recipe = get_recipe(args.recipe)
+    if getattr(args, "resume", None):
+        raise ValueError("--recipe starts a new run, but --resume continues one with its own "
+                         "settings; drop one of them")
+    if not args.model:
+        args.model = recipe.model
+    for option in TRAINING_OPTIONS:
+        if getattr(args, option, None) in (None, False):
+            setattr(args, option, getattr(recipe, option))
+    return recipe
+
+
+def describe(recipe: TrainingRecipe) -> str:
+    """The recipe's training settings in one line."""
+    r = recipe
+    switches = [name for name, on in (("channels_last", r.channels_last), ("amp", r.amp),
+                                      ("test-time flip", r.tta_flip)) if on]
+    return (f"{r.epochs} epochs, batch {r.batch_size}, {r.optimizer} lr {r.lr:g} momentum "
+            f"{r.momentum:g} weight decay {r.weight_decay:g}, {r.schedule} schedule, label "
+            f"smoothing {r.label_smoothing:g}, augment {r.augment}, {', '.join(switches)}")
+
+
+def print_recipes() -> None:
+    """`cnnlab recipes`: each recipe's model, settings, target and measured result."""
+    print("training recipes: cnnlab train --recipe NAME [options that override the recipe]")
+    for recipe in RECIPES.values():
+        print(f"\n{recipe.name} ({recipe.model})")
+        print(f"  training: {describe(recipe)}")
+        print(f"  target:   {recipe.target}")
+        print(f"  measured: {recipe.measured}")

@@ -1,0 +1,134 @@
+"""A run directory: everything needed to repeat, inspect and continue one training run.
+
+``config.json`` (settings and versions), ``metrics.csv`` (a row per epoch), ``curves.png``
+(loss and accuracy against epochs, like d2l's board), ``last.pt``/``best.pt`` checkpoints,
+``result.json`` (final test accuracy or where training diverged) and TensorBoard event files
+when ``tensorboard`` is installed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import time
+from pathlib import Path
+
+from cnnlab.train.checkpoint import remove_stale_temporaries
+
+CONFIG, METRICS, CURVES, RESULT = "config.json", "metrics.csv", "curves.png", "result.json"
+LAST, BEST = "last.pt", "best.pt"
+
+
+def default_run_path(model_name: str, root: str | Path = "runs") -> Path:
+    """``runs/<model>-<YYYYmmdd-HHMMSS>``, with a suffix if that name is already taken."""
+    base = Path(root) / f"{model_name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+class RunDir:
+    """The files of one run; creating one never overwrites an earlier run's content."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._tensorboard = None
+
+    @classmethod
+    def create(cls, path: str | Path) -> RunDir:
+        """A new run directory; an existing non-empty folder is refused (use --resume)."""
+        path = Path(path)
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise ValueError(
+                f"run directory {path} already exists and is not empty; "
+                f"pass --resume {path} to continue it or choose another --out"
+            )
+        path.mkdir(parents=True, exist_ok=True)
+        return cls(path)
+
+    @classmethod
+    def open(cls, path: str | Path) -> RunDir:
+        """An existing run directory to continue or inspect."""
+        path = Path(path)
+        if not (path / CONFIG).is_file():
+            raise FileNotFoundError(f"no run at {path} (expected {path / CONFIG}); see `runs/`")
+        remove_stale_temporaries(path)
+        return cls(path)
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def read_config(self) -> dict:
+        return json.loads((self.path / CONFIG).read_text())
+
+    def write_config(self, config: dict) -> None:
+        self._write_text(CONFIG, json.dumps(config, indent=2) + "\n")
+
+    def write_result(self, result: dict) -> None:
+        self._write_text(RESULT, json.dumps(result, indent=2) + "\n")
+
+    def write_history(self, rows: list[dict], eval_split: str = "val") -> None:
+        """Rewrite metrics.csv and curves.png from the whole history (resume-safe).
+
+        ``eval_split`` names the split behind the ``val_*`` columns in the plot ("val" or "test").
+        """
+        if not rows:
+            return
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+        self._write_text(METRICS, buffer.getvalue())
+        plot_curves(rows, self.path / CURVES, eval_split)
+        self._log_tensorboard(rows[-1])
+
+    def _log_tensorboard(self, row: dict) -> None:
+        """Add one epoch's scalars to TensorBoard event files, when tensorboard is installed."""
+        if self._tensorboard is None:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                self._tensorboard = False
+                return
+            self._tensorboard = SummaryWriter(log_dir=str(self.path / "tensorboard"))
+        if self._tensorboard:
+            for key, value in row.items():
+                split, _, metric = key.partition("_")
+                tag = f"{metric}/{split}" if split in ("train", "val") else key  # loss/train
+                if key != "epoch":
+                    self._tensorboard.add_scalar(tag, value, row["epoch"])
+            self._tensorboard.flush()
+
+    def close(self) -> None:
+        if self._tensorboard:
+            self._tensorboard.close()
+
+    def _write_text(self, name: str, text: str) -> None:
+        tmp = self.path / f".{name}.tmp"
+        tmp.write_text(text)
+        os.replace(tmp, self.path / name)
+
+
+def plot_curves(rows: list[dict], path: str | Path, eval_split: str = "val") -> None:
+    """Loss and accuracy against epochs, train and validation (or test), side by side."""
+    from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
+    from matplotlib.ticker import MaxNLocator
+
+    epochs = [row["epoch"] for row in rows]
+    fig = Figure(figsize=(9, 3.5))
+    axes = fig.subplots(1, 2)
+    for ax, metric in zip(axes, ("loss", "acc"), strict=True):
+        ax.plot(epochs, [row[f"train_{metric}"] for row in rows], "o-", label=f"train {metric}")
+        ax.plot(epochs, [row[f"val_{metric}"] for row in rows], "s--",
+                label=f"{eval_split} {metric}")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("accuracy" if metric == "acc" else "loss")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)

@@ -1,0 +1,102 @@
+"""`cnnlab bench`: throughput and peak memory against batch size (no timing assertions)."""
+
+import pytest
+import torch
+from torch import nn
+
+from cnnlab.analysis.bench import (
+    BenchOptions,
+    BenchRow,
+    _input_shape,
+    bench,
+    make_step,
+    measure,
+    plot,
+    prepare,
+    random_batch,
+)
+from cnnlab.cli import main
+
+FAST = ["--warmup", "1", "--steps", "2"]
+
+
+def tiny_model() -> nn.Module:
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
+
+
+def test_train_step_updates_weights_and_infer_step_does_not():
+    torch.manual_seed(0)
+    for mode, changes in (("train", True), ("infer", False)):
+        options = BenchOptions(mode=mode)
+        model = prepare(tiny_model(), options)
+        before = [p.detach().clone() for p in model.parameters()]
+        make_step(model, options)(*random_batch((8, 1, 12, 12), 10, options))
+        moved = any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+        assert moved is changes
+        assert model.training is (mode == "train")
+
+
+def test_measure_reports_throughput_and_memory_on_cpu():
+    options = BenchOptions(warmup=1, steps=2)
+    row = measure(prepare(tiny_model(), options), (16, 1, 12, 12), 10, options)
+    assert row.batch_size == 16
+    assert row.images_per_s > 0
+    assert row.ms_per_step == pytest.approx(1000 * 16 / row.images_per_s)
+    assert row.peak_bytes > 0 and row.added_bytes >= 0
+
+
+def test_channels_last_and_bf16_options_run():
+    options = BenchOptions(channels_last=True, amp=True, warmup=0, steps=1)
+    model = prepare(tiny_model(), options)
+    assert model[0].weight.is_contiguous(memory_format=torch.channels_last)
+    X, _ = random_batch((4, 1, 8, 8), 10, options)
+    assert X.is_contiguous(memory_format=torch.channels_last)
+    assert measure(model, (4, 1, 8, 8), 10, options).images_per_s > 0
+
+
+@pytest.mark.parametrize("kwargs", [{"mode": "fit"}, {"steps": 0}, {"warmup": -1}])
+def test_bad_options_are_one_line_value_errors(kwargs):
+    with pytest.raises(ValueError, match="bench"):
+        BenchOptions(**kwargs)
+
+
+def test_input_shape_forms():
+    assert _input_shape("lenet", None) == (1, 28, 28)
+    assert _input_shape("lenet", (32,)) == (1, 32, 32)
+    assert _input_shape("lenet", (3, 40, 40)) == (3, 40, 40)
+    assert _input_shape("lenet", (8, 1, 28, 28)) == (1, 28, 28)
+
+
+def test_too_small_input_is_refused_before_any_process_starts():
+    with pytest.raises(ValueError, match="at least"):
+        bench("alexnet", [2], 32, BenchOptions(warmup=0, steps=1))
+
+
+def test_memory_grows_with_the_batch_in_fresh_processes():
+    rows = bench("lenet", [8, 512], None, BenchOptions(warmup=1, steps=1))
+    assert [row.batch_size for row in rows] == [8, 512]
+    assert rows[1].added_bytes > rows[0].added_bytes
+
+
+def test_plot_writes_a_png(tmp_path):
+    rows = [BenchRow(8, 100.0, 80.0, 2**20, 2**19), BenchRow(16, 150.0, 106.0, 2**21, 2**20)]
+    path = plot("lenet", (1, 28, 28), BenchOptions(), rows, tmp_path / "b.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_prints_the_table_and_writes_the_png(tmp_path, capsys):
+    out = tmp_path / "lenet.png"
+    code = main(["bench", "lenet", "--batch-sizes", "32,64,128,256", "--device", "cpu",
+                 "--out", str(out), *FAST])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "images/s" in text and "peak MiB" in text
+    for size in ("32", "64", "128", "256"):
+        assert f" {size} " in text
+    assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_unknown_model_exits_2(capsys):
+    assert main(["bench", "lenett", "--device", "cpu", *FAST]) == 2
+    assert "lenet" in capsys.readouterr().err

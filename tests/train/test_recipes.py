@@ -1,0 +1,99 @@
+"""Named recipes: `cnnlab recipes` lists them; `cnnlab train --recipe NAME` builds and trains.
+
+Recipe timings are benchmarks (benchmarks/RESULTS.md), never asserted here.
+"""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnlab.cli import build_parser, main
+from cnnlab.models import create_model, list_models, min_input_size
+from cnnlab.train.recipes import RECIPES, TRAINING_OPTIONS, apply_recipe, get_recipe
+
+
+def parse_train(*argv):
+    return build_parser().parse_args(["train", *argv])
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory):
+    """Ten classes of eight 28x28 grey images whose brightness pattern depends on the class."""
+    root = tmp_path_factory.mktemp("tiny")
+    rng = np.random.default_rng(0)
+    for label in range(10):
+        folder = root / f"class{label}"
+        folder.mkdir()
+        for index in range(8):
+            pixels = rng.integers(0, 60, (28, 28)) + 19 * label
+            Image.fromarray(pixels.astype(np.uint8), mode="L").save(folder / f"{index}.png")
+    return root
+
+
+def test_the_three_recipes_exist_with_targets():
+    assert list(RECIPES) == ["fast", "cpu-best", "gpu-best"]
+    for recipe in RECIPES.values():
+        assert recipe.target and recipe.measured
+    assert "unmeasured" in RECIPES["gpu-best"].measured
+
+
+@pytest.mark.parametrize("name", list(RECIPES))
+def test_recipe_model_is_registered_and_native_to_28x28(name):
+    model_name = get_recipe(name).model
+    assert model_name in list_models()
+    assert min_input_size(create_model(model_name)) <= 28
+
+
+def test_apply_recipe_fills_only_what_the_user_left_unset():
+    args = parse_train("--recipe", "fast", "--epochs", "2", "--lr", "0.05")
+    recipe = apply_recipe(args)
+    assert args.model == recipe.model
+    assert (args.epochs, args.lr) == (2, 0.05)
+    for option in set(TRAINING_OPTIONS) - {"epochs", "lr"}:
+        assert getattr(args, option) == getattr(recipe, option), option
+
+
+def test_a_model_given_on_the_command_line_wins():
+    args = parse_train("lenet-bn", "--recipe", "cpu-best")
+    apply_recipe(args)
+    assert args.model == "lenet-bn"
+    assert args.augment == "crop,flip"
+
+
+def test_unknown_recipe_suggests_the_closest(capsys):
+    with pytest.raises(ValueError, match="did you mean fast"):
+        get_recipe("fsat")
+    assert main(["train", "--recipe", "fsat"]) == 2
+    assert "cnnlab recipes" in capsys.readouterr().err
+
+
+def test_recipe_and_resume_do_not_mix():
+    with pytest.raises(ValueError, match="--resume"):
+        apply_recipe(parse_train("--recipe", "fast", "--resume", "runs/x"))
+
+
+def test_cnnlab_recipes_lists_every_recipe(capsys):
+    assert main(["recipes"]) == 0
+    text = capsys.readouterr().out
+    for recipe in RECIPES.values():
+        assert recipe.name in text and recipe.model in text and recipe.target in text
+
+
+@pytest.mark.parametrize("name", list(RECIPES))
+def test_each_recipe_builds_and_trains_a_few_steps(name, tiny_folder, tmp_path):
+    out = tmp_path / "run"
+    code = main(["train", "--recipe", name, "--data", str(tiny_folder), "--epochs", "1",
+                 "--batch-size", "16", "--device", "cpu", "--out", str(out)])
+    assert code == 0
+    config = json.loads((out / "config.json").read_text())
+    recipe = get_recipe(name)
+    assert config["model"]["name"] == recipe.model
+    trainer = config["trainer"]
+    assert trainer["tta_flip"] and trainer["amp"] and trainer["channels_last"]
+    assert trainer["schedule"] == recipe.schedule
+    assert trainer["label_smoothing"] == recipe.label_smoothing
+    assert set(config["data"]["args"]["augment"].split(",")) == set(recipe.augment.split(","))
+    result = json.loads((out / "result.json").read_text())
+    assert result["status"] == "completed" and 0.0 <= result["test_acc"] <= 1.0
