@@ -114,7 +114,8 @@ def run_cnnlab(args) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     command = [sys.executable, "-m", "cnnlab", "train", "lenet", "--epochs", str(args.epochs),
                "--batch-size", str(args.batch_size), "--lr", str(args.lr),
-               "--seed", str(args.seed), "--device", "cpu", "--out", str(out)]
+               "--seed", str(args.seed), "--device", "cpu", "--out", str(out),
+               *args.cnnlab_options.split()]
     started = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True, text=True)
     process_s = time.perf_counter() - started
@@ -244,6 +245,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--paths", default="seed,plain,cnnlab",
                         help="comma list of seed, plain, cnnlab")
+    parser.add_argument("--cnnlab-options", default="",
+                        help="extra `cnnlab train` options, e.g. --cnnlab-options=--channels-last")
     parser.add_argument("--json", help="also write the rows to this file")
     parser.add_argument("--worker", choices=["seed", "plain"], help=argparse.SUPPRESS)
     parser.add_argument("--init", help=argparse.SUPPRESS)

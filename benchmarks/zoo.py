@@ -240,6 +240,31 @@ def plain_densenet() -> nn.Module:
                          nn.Flatten(), nn.Linear(channels, 10))
 
 
+class PlainResidual(nn.Module):
+    """The basic residual block: two bias-free 3x3 conv + BN, the input added, then ReLU."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+
+    def forward(self, X):
+        Y = torch.relu(self.bn1(self.conv1(X)))
+        return torch.relu(self.bn2(self.conv2(Y)) + X)
+
+
+def plain_compact_resnet(widths, blocks) -> nn.Module:
+    layers, channels = [], 1
+    for index, (width, count) in enumerate(zip(widths, blocks, strict=True)):
+        layers += [nn.MaxPool2d(2)] if index else []
+        layers += [nn.Conv2d(channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
+                   nn.ReLU(), *(PlainResidual(width) for _ in range(count))]
+        channels = width
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(channels * 7 * 7, 10))
+
+
 D2L_STYLE = {
     "lenet": lambda: plain_lenet(),
     "lenet-modern": lambda: plain_lenet(nn.ReLU, nn.MaxPool2d),
@@ -252,6 +277,9 @@ D2L_STYLE = {
     "preact-resnet18": lambda: plain_preact_resnet((2, 2, 2, 2), False),
     "preact-resnet50": lambda: plain_preact_resnet((3, 4, 6, 3), True),
     "densenet": plain_densenet,
+    "compact-resnet-s": lambda: plain_compact_resnet((24, 48, 96), (0, 0, 0)),
+    "compact-resnet-m": lambda: plain_compact_resnet((32, 64, 128), (0, 1, 1)),
+    "compact-resnet-l": lambda: plain_compact_resnet((64, 128, 256), (1, 2, 2)),
 }
 """Plain builds of the models torchvision lacks, in cnnlab's configuration of the same name."""
 

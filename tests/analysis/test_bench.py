@@ -9,6 +9,7 @@ from cnnlab.analysis.bench import (
     BenchRow,
     _input_shape,
     bench,
+    build,
     make_step,
     measure,
     plot,
@@ -32,7 +33,7 @@ def test_train_step_updates_weights_and_infer_step_does_not():
         model = prepare(tiny_model(), options)
         before = [p.detach().clone() for p in model.parameters()]
         make_step(model, options)(*random_batch((8, 1, 12, 12), 10, options))
-        moved = any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+        moved = any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
         assert moved is changes
         assert model.training is (mode == "train")
 
@@ -66,6 +67,12 @@ def test_input_shape_forms():
     assert _input_shape("lenet", (32,)) == (1, 32, 32)
     assert _input_shape("lenet", (3, 40, 40)) == (3, 40, 40)
     assert _input_shape("lenet", (8, 1, 28, 28)) == (1, 28, 28)
+
+
+def test_sized_models_are_built_for_the_asked_side():
+    assert build("lenet", (1, 32, 32))(torch.zeros(2, 1, 32, 32)).shape == (2, 10)
+    with pytest.raises(ValueError, match="square"):
+        build("lenet", (1, 32, 40))
 
 
 def test_too_small_input_is_refused_before_any_process_starts():

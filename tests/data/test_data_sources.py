@@ -109,12 +109,18 @@ def test_bad_download_is_rejected_and_not_written(tmp_path, fake_files):
 def test_offline_message_lists_three_ways(tmp_path, fake_files):
     for fetch in (None, FakeMirror(offline=True)):
         with pytest.raises(FileNotFoundError) as info:
-            locate_fashion_mnist(tmp_path / "user", cache=tmp_path / "c",
+            locate_fashion_mnist(tmp_path, cache=tmp_path / "c",
                                  system_dir=tmp_path / "s", fetch=fetch)
         message = str(info.value)
         assert "\n" not in message
         for way in ("internet", "apt-get install dataset-fashion-mnist", "--data-dir"):
             assert way in message
+
+
+def test_a_missing_user_folder_is_an_error_not_skipped(tmp_path, fake_files):
+    with pytest.raises(NotADirectoryError, match="typo"):
+        locate_fashion_mnist(tmp_path / "typo", cache=tmp_path / "c", system_dir=tmp_path / "s",
+                             fetch=no_network)
 
 
 def test_wrong_checksum_names_the_file(tmp_path, fake_files):

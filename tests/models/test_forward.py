@@ -75,8 +75,8 @@ def test_sized_classifier_rejects_larger_inputs_and_can_be_rebuilt_for_them():
 
 
 def test_input_size_too_small_for_the_convolutions_is_a_value_error():
-    with pytest.raises(ValueError, match="input_size=20 is too small for the convolutions of "
-                                         "AlexNet"):
+    with pytest.raises(ValueError, match="AlexNet needs inputs of at least 65x65 pixels, got "
+                                         "20x20"):
         create_model("alexnet", input_size=20)
 
 

@@ -190,13 +190,24 @@ def _input_shape(name: str, input_size) -> tuple[int, int, int]:
     raise ValueError(f"input {input_size!r} is not a side, CxHxW or NxCxHxW (e.g. 96 or 1x96x96)")
 
 
+def build(name: str, shape: tuple[int, int, int], init: str | None = "xavier") -> nn.Module:
+    """The registered model for inputs of `shape` (C, H, W); sized classifiers fit the side."""
+    from cnnlab.models import create_model, model_info
+
+    kwargs = {}
+    if model_info(name).sized:
+        if shape[1] != shape[2]:
+            raise ValueError(f"model {name!r} sizes its classifier for square inputs, got "
+                             f"{shape[1]}x{shape[2]}; give --input as a side or CxSxS")
+        kwargs["input_size"] = shape[1]
+    return create_model(name, NUM_CLASSES, shape[0], init=init, **kwargs)
+
+
 def _bench_registered(name: str, batch_size: int, shape: tuple[int, int, int],
                       options: BenchOptions) -> BenchRow:
     """Build the registered model and measure one batch size (the body of each worker process)."""
-    from cnnlab.models import create_model
-
     torch.manual_seed(0)
-    model = create_model(name, num_classes=NUM_CLASSES, in_channels=shape[0])
+    model = build(name, shape)
     return measure(prepare(model, options), (batch_size, *shape), NUM_CLASSES, options)
 
 
@@ -211,9 +222,11 @@ def bench(name: str, batch_sizes: list[int], input_size=None,
     if not batch_sizes or min(batch_sizes) < 1:
         raise ValueError(f"batch sizes must be positive integers, got {batch_sizes}")
     shape = _input_shape(name, input_size)
-    from cnnlab.models import check_input_size, create_model
+    from cnnlab.models import check_input_size
 
-    check_input_size(create_model(name, NUM_CLASSES, shape[0], init=None), shape[1:], name=name)
+    with torch.device("meta"):  # a shape-only twin: the check costs no memory or arithmetic
+        twin = build(name, shape, init=None)
+    check_input_size(twin, shape[1:], name=name)
     if torch.device(options.device).type == "cuda":
         return [_bench_registered(name, size, shape, options) for size in batch_sizes]
     context = multiprocessing.get_context("spawn")
@@ -267,6 +280,7 @@ def plot(name: str, shape: tuple[int, int, int], options: BenchOptions, rows: li
         axes.set_xscale("log", base=2)
         axes.set_xticks(sizes, [str(s) for s in sizes])
         axes.set_xlabel("batch size")
+        axes.set_ylim(bottom=0)
         axes.grid(alpha=0.3)
     fig.suptitle(f"{name} {'x'.join(map(str, shape))} ({options.label()})")
     fig.tight_layout()

@@ -44,6 +44,11 @@ def search_dirs(root: str | Path | None = None, cache: Path | None = None,
     dirs = []
     if root is not None:
         root = Path(root).expanduser()
+        if not root.is_dir():
+            raise NotADirectoryError(
+                f"data dir {root} is not a folder; pass --data-dir (root=) a folder that holds "
+                "the four Fashion-MNIST .gz files, or leave it out to use the cache or package"
+            )
         dirs += [root, root / "FashionMNIST" / "raw"]
     return [*dirs, (cache or cache_dir()) / "fashion-mnist", system_dir]
 

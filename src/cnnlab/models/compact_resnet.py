@@ -1,14 +1,15 @@
 """Compact ResNets made for 28x28 inputs: the speed recipes' models (`cnnlab recipes`).
 
-The ImageNet ResNet's stem (7x7 stride-2 conv, then a stride-2 max pool) throws away three
-quarters of a 28x28 image before the first block. These nets instead keep the full resolution for
+The ImageNet ResNet's stem (7x7 stride-2 conv, then a stride-2 max pool) shrinks a 28x28 image
+to 7x7 before the first block. These nets instead keep the full resolution for
 one cheap 3x3 conv and then halve the side with a 2x2 max pool before each later stage, so the
 work sits at 14x14 and 7x7 where the channels are wide. Each stage is a 3x3 conv, batch norm and
 ReLU that changes the width, followed by basic residual blocks (`Residual`) at that width.
 
-The head flattens the last 7x7 maps into one linear layer. Fashion-MNIST's items are centred and
-upright, so where a feature fires carries class information; global average pooling throws that
-away and, in our short runs, learned markedly slower (see benchmarks/RESULTS.md).
+The default head flattens the last 7x7 maps into one linear layer. Fashion-MNIST's items are
+centred and upright, so where a feature fires carries class information; global average pooling
+throws that away and learned more slowly in short runs (exploration notes in
+benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -65,8 +66,8 @@ class CompactResNet(nn.Sequential):
 
 
 COMPACT_RESNETS = {
-    "compact-resnet-s": ({"widths": (32, 64, 128), "blocks": (0, 0, 0)},
-                         "three conv-BN-ReLU stages 32-64-128, no residual block (recipe fast)"),
+    "compact-resnet-s": ({"widths": (24, 48, 96), "blocks": (0, 0, 0)},
+                         "three conv-BN-ReLU stages 24-48-96, no residual block (recipe fast)"),
     "compact-resnet-m": ({"widths": (32, 64, 128), "blocks": (0, 1, 1)},
                          "32-64-128 with a residual block at 14x14 and 7x7 (recipe cpu-best)"),
     "compact-resnet-l": ({"widths": (64, 128, 256), "blocks": (1, 2, 2)},

@@ -118,5 +118,7 @@ def flat_features(features: nn.Module, in_channels: int, input_size: int, family
     try:
         return output_shape(features, (1, in_channels, input_size, input_size)).numel()
     except RuntimeError:
-        raise ValueError(f"input_size={input_size} is too small for the convolutions of "
-                         f"{family}; use a larger input_size") from None
+        smallest = min_input_size(features, in_channels)
+        raise ValueError(f"{family} needs inputs of at least {smallest}x{smallest} pixels, got "
+                         f"{input_size}x{input_size}; use a larger --resize/--input "
+                         "(input_size=)") from None
