@@ -80,6 +80,7 @@ def test_too_small_input_is_refused_before_any_process_starts():
         bench("alexnet", [2], 32, BenchOptions(warmup=0, steps=1))
 
 
+@pytest.mark.slow
 def test_memory_grows_with_the_batch_in_fresh_processes():
     rows = bench("lenet", [8, 512], None, BenchOptions(warmup=1, steps=1))
     assert [row.batch_size for row in rows] == [8, 512]

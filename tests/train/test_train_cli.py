@@ -45,6 +45,22 @@ def test_train_writes_a_complete_run(tiny_run):
     assert expected <= names
     config = json.loads((tiny_run / "config.json").read_text())
     assert config["data"]["args"]["subset"] == 256 and config["trainer"]["max_epochs"] == 1
+    assert config["trainer"]["channels_last"]  # measured faster for lenet-modern: on by default
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["lenet"], True),                          # channels-last wins for LeNet (zoo benchmark)
+    (["lenet-bn"], False),                      # ... and loses with batch norm
+    (["lenet", "--no-channels-last"], False),   # the user's choice wins either way
+    (["lenet-bn", "--channels-last"], True),
+])
+def test_channels_last_defaults_to_the_measured_winner(argv, expected, tmp_path):
+    from cnnlab.cli import build_parser
+    from cnnlab.train.command import _new_run
+
+    args = build_parser().parse_args(["train", *argv, "--subset", "64", "--out", str(tmp_path)])
+    trainer = _new_run(args)[0]
+    assert trainer.channels_last is expected
 
 
 def test_eval_prints_accuracy_per_class_and_saves_the_confusion_matrix(tiny_run, capsys):
@@ -79,7 +95,7 @@ def test_predict_gives_top_k_probabilities_for_any_image_file(tiny_run, tmp_path
     (["train", "lenet", "--lr", "0"], "must be a positive number"),
     (["train", "lenet", "--subset", "0"], "must be a positive integer"),
     (["train", "nin", "--resize", "16", "--subset", "64"], "at least"),
-    (["train", "alexnet", "--resize", "32", "--subset", "64"], "too small"),
+    (["train", "alexnet", "--resize", "32", "--subset", "64"], "at least 65x65"),
     (["train"], "name a model to train"),
     (["train", "--resume", "no/such/run"], "no run at no/such/run"),
     (["eval", "no/such/run"], "no run or checkpoint at no/such/run"),

@@ -69,7 +69,7 @@ def _new_run(args):
         grad_clip=args.grad_clip,
         device=args.device,
         amp=args.amp,
-        channels_last=args.channels_last,
+        channels_last=recipe.channels_last if args.channels_last is None else args.channels_last,
         compile=args.compile,
         tta_flip=args.tta_flip,
         seed=args.seed,
