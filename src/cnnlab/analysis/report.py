@@ -24,7 +24,7 @@ from cnnlab.analysis.summary import (
     summary,
 )
 from cnnlab.models import create_model, list_models, min_input_size, model_info, output_shape
-from cnnlab.models.inputs import infer_in_channels
+from cnnlab.models.inputs import infer_in_channels, smallest_working_side
 
 
 def _show(renderable) -> None:
@@ -84,19 +84,11 @@ def _built_and_works(name: str, side: int) -> bool:
 
 def min_side(name: str) -> int:
     """The smallest square input side the named model works on. A model whose classifier is
-    sized for its input is rebuilt for each side tried (sides that work form one interval, so a
-    bisection below the default input finds the smallest)."""
+    sized for its input is rebuilt for each side tried, bisecting below its default input."""
     info = model_info(name)
     if not info.sized:
         return min_input_size(_build(name))
-    low, high = 0, info.input_size  # sides <= low fail, `high` works
-    while high - low > 1:
-        middle = (low + high) // 2
-        if _built_and_works(name, middle):
-            high = middle
-        else:
-            low = middle
-    return high
+    return smallest_working_side(lambda side: _built_and_works(name, side), 0, info.input_size)
 
 
 def print_models_table() -> None:

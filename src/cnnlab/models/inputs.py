@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from contextlib import contextmanager
 
 import torch
@@ -67,11 +68,8 @@ def _works(model: nn.Module, size: int, in_channels: int) -> bool:
 
 
 def min_input_size(model: nn.Module, in_channels: int | None = None) -> int:
-    """The smallest square side (pixels) that a forward pass of `model` works on.
-
-    Below a working side, the sizes that work form one interval (every layer's output grows with
-    its input), so a bisection between a failing and a working side finds the smallest.
-    """
+    """The smallest square side (pixels) that a forward pass of `model` works on: the first
+    probe size that works, then a bisection below it."""
     in_channels = in_channels or infer_in_channels(model)
     own = getattr(model, "input_size", None)
     low, high = 0, None  # sides <= low fail, `high` works
@@ -82,9 +80,15 @@ def min_input_size(model: nn.Module, in_channels: int | None = None) -> int:
         low = size
     if high is None:
         raise ValueError(f"the model accepts no square input up to {_PROBE_SIZES[-1]} pixels")
+    return smallest_working_side(lambda side: _works(model, side, in_channels), low, high)
+
+
+def smallest_working_side(works: Callable[[int], bool], low: int, high: int) -> int:
+    """Bisect for the smallest side that `works`, given that `low` fails and `high` works (the
+    sides that work form one interval: every layer's output grows with its input)."""
     while high - low > 1:
         middle = (low + high) // 2
-        if _works(model, middle, in_channels):
+        if works(middle):
             high = middle
         else:
             low = middle
