@@ -7,7 +7,8 @@ For each model at its seed input size (1 channel, 10 classes):
 - cnnlab's model runs eager, with channels_last, and under torch.compile.
 
 Each variant trains on a fixed random batch (forward, cross-entropy, backward, SGD step) through
-`cnnlab.analysis.bench`; the variants take turns for `--repeats` rounds so that load on a shared
+`cnnlab.analysis.bench`: cnnlab's models with the trainer's fused SGD, the plain model with
+PyTorch's default SGD; the variants take turns for `--repeats` rounds so that load on a shared
 machine hits them alike, and the best round counts. The ratio is cnnlab's best option over the
 plain model's eager images/s.
 
@@ -313,7 +314,7 @@ def compare(name: str, variants: list[str], repeats: int, warmup: int, steps: in
     side = model_info(name).input_size
     batch = BATCH_BY_SIDE.get(side, 16)
     ours, theirs, source = pair(name)
-    runs = {"plain": (theirs, BenchOptions(warmup=warmup, steps=steps))}
+    runs = {"plain": (theirs, BenchOptions(plain_optimizer=True, warmup=warmup, steps=steps))}
     for variant in variants:
         options = BenchOptions(channels_last=variant == "channels_last",
                                compile=variant == "compile", warmup=warmup, steps=steps)

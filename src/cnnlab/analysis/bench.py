@@ -38,6 +38,8 @@ class BenchOptions:
     """How each step runs: training or inference, device, memory format, compile, mixed precision.
 
     `amp` autocasts to bfloat16 (on CPUs and GPUs alike, so no gradient scaler is needed).
+    Training steps use the trainer's optimiser (fused SGD with momentum), or with
+    `plain_optimizer` PyTorch's default SGD, as code written without cnnlab would.
     """
 
     mode: str = "train"
@@ -45,6 +47,7 @@ class BenchOptions:
     channels_last: bool = False
     compile: bool = False
     amp: bool = False
+    plain_optimizer: bool = False
     warmup: int = 3
     steps: int = 10
 
@@ -91,7 +94,12 @@ def make_step(model: nn.Module, options: BenchOptions):
                 model(X)
         return step
 
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    if options.plain_optimizer:
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    else:
+        from cnnlab.train.trainer import make_optimizer
+
+        optimizer = make_optimizer(model, "sgd", lr=0.01, momentum=0.9)
 
     def step(X, y):
         with autocast:

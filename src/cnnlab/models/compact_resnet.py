@@ -26,7 +26,7 @@ HEADS = ("flatten", "avg")
 def conv_bn_relu(in_channels: int, out_channels: int) -> list[nn.Module]:
     """A 3x3 same-padding convolution (no bias: batch norm follows), batch norm and ReLU."""
     return [nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
-            nn.BatchNorm2d(out_channels), nn.ReLU()]
+            nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True)]
 
 
 class CompactResNet(nn.Sequential):

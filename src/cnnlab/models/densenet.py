@@ -15,10 +15,11 @@ def conv_block(num_channels: int, *, in_channels: int, bn_size: int = 0,
                bias: bool = True) -> nn.Sequential:
     """BN, ReLU, 3x3 conv to `num_channels` (the growth rate); with `bn_size` > 0, a 1x1
     bottleneck conv to `bn_size * num_channels` channels (with its BN, ReLU) comes first."""
-    layers = [nn.BatchNorm2d(in_channels), nn.ReLU()]
+    layers = [nn.BatchNorm2d(in_channels), nn.ReLU(inplace=True)]
     if bn_size:
         width = bn_size * num_channels
-        layers += [nn.Conv2d(in_channels, width, 1, bias=bias), nn.BatchNorm2d(width), nn.ReLU()]
+        layers += [nn.Conv2d(in_channels, width, 1, bias=bias), nn.BatchNorm2d(width),
+                   nn.ReLU(inplace=True)]
         in_channels = width
     layers.append(nn.Conv2d(in_channels, num_channels, 3, padding=1, bias=bias))
     return nn.Sequential(*layers)
@@ -45,7 +46,7 @@ class DenseBlock(nn.Module):
 
 def transition_block(num_channels: int, *, in_channels: int, bias: bool = True) -> nn.Sequential:
     """BN, ReLU, 1x1 conv to `num_channels`, 2x2 average pool: fewer channels, half the side."""
-    return nn.Sequential(nn.BatchNorm2d(in_channels), nn.ReLU(),
+    return nn.Sequential(nn.BatchNorm2d(in_channels), nn.ReLU(inplace=True),
                          nn.Conv2d(in_channels, num_channels, 1, bias=bias),
                          nn.AvgPool2d(2, stride=2))
 
@@ -76,7 +77,7 @@ class DenseNet(nn.Sequential):
                 parts.append((f"transition{index + 1}",
                               transition_block(reduced, in_channels=channels, bias=bias)))
                 channels = reduced
-        parts.append(("head", nn.Sequential(nn.BatchNorm2d(channels), nn.ReLU(),
+        parts.append(("head", nn.Sequential(nn.BatchNorm2d(channels), nn.ReLU(inplace=True),
                                             nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(),
                                             nn.Linear(channels, num_classes))))
         super().__init__(OrderedDict(parts))

@@ -27,7 +27,7 @@ def conv_unit(in_channels: int, out_channels: int, kernel_size: int, stride: int
     conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding,
                      bias=not batch_norm)
     norm = [nn.BatchNorm2d(out_channels, eps=bn_eps)] if batch_norm else []
-    return nn.Sequential(conv, *norm, nn.ReLU())
+    return nn.Sequential(conv, *norm, nn.ReLU(inplace=True))
 
 
 class Inception(nn.Module):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from torch import nn
 
 from cnnlab.models.inputs import flat_features
 from cnnlab.models.registry import register
 
-ACTIVATIONS = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU}
+ACTIVATIONS = {"sigmoid": nn.Sigmoid, "relu": partial(nn.ReLU, inplace=True)}
 POOLS = {"avg": nn.AvgPool2d, "max": nn.MaxPool2d}
 
 

@@ -13,9 +13,10 @@ HEADS = ("gap", "fc")
 def nin_block(out_channels: int, kernel_size: int, strides: int, padding: int, *,
               in_channels: int, num_1x1: int = 2) -> nn.Sequential:
     """A convolution and `num_1x1` 1x1 convolutions (per-pixel dense layers), each with ReLU."""
-    layers = [nn.Conv2d(in_channels, out_channels, kernel_size, strides, padding), nn.ReLU()]
+    layers = [nn.Conv2d(in_channels, out_channels, kernel_size, strides, padding),
+              nn.ReLU(inplace=True)]
     for _ in range(num_1x1):
-        layers += [nn.Conv2d(out_channels, out_channels, kernel_size=1), nn.ReLU()]
+        layers += [nn.Conv2d(out_channels, out_channels, kernel_size=1), nn.ReLU(inplace=True)]
     return nn.Sequential(*layers)
 
 

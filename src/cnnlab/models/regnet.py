@@ -30,7 +30,7 @@ class AnyNet(nn.Sequential):
                  num_classes: int = 10, bias: bool = True):
         parts = [("stem", nn.Sequential(
             nn.Conv2d(in_channels, stem_channels, 3, stride=2, padding=1, bias=bias),
-            nn.BatchNorm2d(stem_channels), nn.ReLU()))]
+            nn.BatchNorm2d(stem_channels), nn.ReLU(inplace=True)))]
         channels = stem_channels
         for index, (depth, num_channels, group_width, bot_mul) in enumerate(arch):
             parts.append((f"stage{index + 1}",

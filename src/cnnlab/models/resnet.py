@@ -23,10 +23,10 @@ def _branch(specs, preact: bool, bias: bool) -> nn.Sequential:
         conv = nn.Conv2d(cin, cout, kernel, stride, padding=kernel // 2, groups=groups,
                          bias=bias)
         if preact:
-            layers += [nn.BatchNorm2d(cin), nn.ReLU(), conv]
+            layers += [nn.BatchNorm2d(cin), nn.ReLU(inplace=True), conv]
         else:
             layers += [conv, nn.BatchNorm2d(cout)]
-            layers += [nn.ReLU()] if index < len(specs) - 1 else []
+            layers += [nn.ReLU(inplace=True)] if index < len(specs) - 1 else []
     return nn.Sequential(*layers)
 
 
@@ -49,7 +49,7 @@ class _ResidualBlock(nn.Module):
         super().__init__()
         self.branch = branch
         self.shortcut = shortcut
-        self.activation = nn.Identity() if preact else nn.ReLU()
+        self.activation = nn.Identity() if preact else nn.ReLU(inplace=True)
 
     def forward(self, x):
         return self.activation(self.branch(x) + self.shortcut(x))
@@ -101,7 +101,7 @@ class ResNeXtBlock(_ResidualBlock):
 def stem(in_channels: int, out_channels: int = 64, bias: bool = True) -> nn.Sequential:
     """7x7 stride-2 conv, batch norm, ReLU and a 3x3 stride-2 max pool: a quarter of the side."""
     return nn.Sequential(nn.Conv2d(in_channels, out_channels, 7, 2, 3, bias=bias),
-                         nn.BatchNorm2d(out_channels), nn.ReLU(),
+                         nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True),
                          nn.MaxPool2d(3, stride=2, padding=1))
 
 
@@ -145,7 +145,7 @@ class ResNet(nn.Sequential):
                 blocks.append(unit)
                 channels = out
             parts.append((f"stage{index + 1}", nn.Sequential(*blocks)))
-        final_norm = [nn.BatchNorm2d(channels), nn.ReLU()] if preact else []
+        final_norm = [nn.BatchNorm2d(channels), nn.ReLU(inplace=True)] if preact else []
         parts.append(("head", nn.Sequential(*final_norm, nn.AdaptiveAvgPool2d((1, 1)),
                                             nn.Flatten(), nn.Linear(channels, num_classes))))
         super().__init__(OrderedDict(parts))

@@ -25,7 +25,7 @@ def vgg_block(num_convs: int, out_channels: int, *, in_channels: int,
     for _ in range(num_convs):
         layers.append(nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1))
         layers += [nn.BatchNorm2d(out_channels)] if batch_norm else []
-        layers.append(nn.ReLU())
+        layers.append(nn.ReLU(inplace=True))
         in_channels = out_channels
     layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
     return nn.Sequential(*layers)

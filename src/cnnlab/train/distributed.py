@@ -69,6 +69,12 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
+def barrier() -> None:
+    """Wait until every rank gets here (no-op in a single process)."""
+    if is_distributed():
+        dist.barrier()
+
+
 def shutdown(ctx: DistContext) -> None:
     """Leave the process group, if :func:`init_from_env` created it."""
     if ctx.owns_group and dist.is_initialized():

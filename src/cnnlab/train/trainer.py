@@ -25,6 +25,22 @@ from cnnlab.train.rundir import BEST, LAST, RunDir
 
 OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 SCHEDULES = ("none", "cosine", "onecycle")
+FUSED_DEVICES = ("cpu", "cuda")
+
+
+def make_optimizer(model: nn.Module, name: str = "sgd", lr: float = 0.1, momentum: float = 0.0,
+                   weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """The named optimiser over the model's parameters, fused where PyTorch has the kernel.
+
+    The fused update reads and writes each parameter once per step instead of once per
+    operation (same arithmetic); it needs floating-point parameters on the CPU or a GPU.
+    """
+    params = list(model.parameters())
+    fused = bool(params) and all(p.is_floating_point() and p.device.type in FUSED_DEVICES
+                                 for p in params)
+    extra = {"momentum": momentum} if name == "sgd" else {}
+    return OPTIMIZERS[name](params, lr=lr, weight_decay=weight_decay, fused=fused or None,
+                            **extra)
 
 
 class History:
@@ -164,7 +180,9 @@ class Trainer:
             s = _Session(self, model, data, device, ctx, lr, run)
             if resume:
                 s.resume_from(Path(out) / LAST)
-            return s.run()
+            history = s.run()
+            distributed.barrier()  # rank 0 writes the last files; leave the group together
+            return history
         finally:
             if s is not None:
                 s.progress.close()
@@ -293,9 +311,7 @@ class _Session:
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         t = self.t
-        extra = {"momentum": t.momentum} if t.optimizer == "sgd" else {}
-        return OPTIMIZERS[t.optimizer](self.model.parameters(), lr=self.lr,
-                                       weight_decay=t.weight_decay, **extra)
+        return make_optimizer(self.model, t.optimizer, self.lr, t.momentum, t.weight_decay)
 
     def _make_scheduler(self) -> torch.optim.lr_scheduler.LambdaLR:
         total = self.t.max_epochs * self.steps_per_epoch
