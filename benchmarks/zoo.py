@@ -349,10 +349,11 @@ def main() -> None:
     parser.add_argument("--models", help="comma list (default: every registered model)")
     parser.add_argument("--variants", default=",".join(VARIANTS),
                         help="comma list of eager, channels_last, compile")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=15,
+                        help="rounds; many short ones let every variant meet the quiet moments")
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=2, help="least timed steps per round")
-    parser.add_argument("--min-seconds", type=float, default=1.0,
+    parser.add_argument("--steps", type=int, default=1, help="least timed steps per round")
+    parser.add_argument("--min-seconds", type=float, default=0.25,
                         help="more steps per round until a round lasts this long")
     parser.add_argument("--json", help="also write the rows to this file")
     args = parser.parse_args()

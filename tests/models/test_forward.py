@@ -1,8 +1,11 @@
 """Every registered model trains at its default and its minimum input size; below, a clear error."""
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from cnnlab.models import check_input_size, create_model, list_models, min_input_size, model_info
 
@@ -87,3 +90,26 @@ def test_check_input_size_accepts_height_width_pairs_and_rejects_nonpositive():
         check_input_size(model, (28, 27))
     with pytest.raises(ValueError, match="must be positive, got -1x28"):
         check_input_size(model, (-1, 28))
+
+
+@pytest.mark.parametrize("name", ["lenet-modern", "alexnet", "vgg11", "nin", "googlenet-bn",
+                                  "resnet18", "preact-resnet18", "resnext50", "densenet121",
+                                  "regnetx32", "compact-resnet-m"])
+def test_in_place_relu_gives_the_same_outputs_and_gradients(name):
+    torch.manual_seed(0)
+    model = create_model(name).train()
+    out_of_place = copy.deepcopy(model)
+    for module in out_of_place.modules():
+        if isinstance(module, nn.ReLU):
+            module.inplace = False
+    assert any(isinstance(m, nn.ReLU) and m.inplace for m in model.modules())
+    size = min(model_info(name).input_size, max(min_input_size(model), 32))
+    X, y = torch.randn(2, 1, size, size), torch.tensor([3, 7])
+    results = []
+    for net in (model, out_of_place):
+        torch.manual_seed(1)  # the same dropout masks
+        logits = net(X)
+        F.cross_entropy(logits, y).backward()
+        results.append([logits.detach(), *(p.grad for p in net.parameters())])
+    for ours, reference in zip(*results, strict=True):
+        assert torch.equal(ours, reference)

@@ -1,5 +1,6 @@
 """The Trainer: what fit records, learning-rate schedules, bad settings, divergence, accuracy."""
 
+import copy
 import importlib.util
 import json
 
@@ -12,7 +13,7 @@ from cnnlab.errors import TrainingDiverged
 from cnnlab.models import create_model
 from cnnlab.train import Trainer
 from cnnlab.train.checkpoint import load_checkpoint
-from cnnlab.train.trainer import _lr_factor
+from cnnlab.train.trainer import OPTIMIZERS, _lr_factor, make_optimizer
 
 
 def _lenet(data, name="lenet-modern"):
@@ -138,3 +139,22 @@ def test_bfloat16_autocast_and_channels_last_train_on_the_cpu(small_data):
     history = trainer.fit(_lenet(small_data), small_data)
     assert torch.isfinite(torch.tensor(history[0]["train_loss"]))
     assert history[0]["val_acc"] > 0.3
+
+
+@pytest.mark.parametrize("name, kwargs", [("sgd", {"momentum": 0.9, "weight_decay": 1e-3}),
+                                          ("adamw", {"weight_decay": 0.05})])
+def test_the_fused_optimiser_follows_pytorchs_default_update(name, kwargs):
+    torch.manual_seed(0)
+    model = create_model("lenet")  # no bias before a batch norm: Adam would amplify its noise
+    reference = copy.deepcopy(model)
+    ours = make_optimizer(model, name, lr=0.05, **kwargs)
+    theirs = OPTIMIZERS[name](reference.parameters(), lr=0.05, **kwargs)
+    assert ours.defaults["fused"] and not theirs.defaults["fused"]
+    X, y = torch.randn(16, 1, 28, 28), torch.randint(0, 10, (16,))
+    for net, optimizer in ((model, ours), (reference, theirs)):
+        for _ in range(5):
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(net(X), y).backward()
+            optimizer.step()
+    for a, b in zip(model.parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
