@@ -4,7 +4,8 @@ For each model at its seed input size (1 channel, 10 classes):
 - the plain way is torchvision's model where torchvision has the architecture (its class in the
   same configuration; cnnlab's model is then built in torchvision's layout, and the parameter
   counts must match), else a straightforward d2l-style build written out below;
-- cnnlab's model runs eager, with channels_last, and under torch.compile.
+- cnnlab's model runs eager, with channels_last, and under torch.compile (the seconds of each
+  variant's warm-up, compilation included, go to the JSON as `warmup_s`).
 
 Each variant trains on a fixed random batch (forward, cross-entropy, backward, SGD step) through
 `cnnlab.analysis.bench`: cnnlab's models with the trainer's fused SGD, the plain model with
@@ -319,11 +320,13 @@ def compare(name: str, variants: list[str], repeats: int, warmup: int, steps: in
         options = BenchOptions(channels_last=variant == "channels_last",
                                compile=variant == "compile", warmup=warmup, steps=steps)
         runs[variant] = (copy.deepcopy(ours), options)
-    steppers = {}
+    steppers, warmup_s = {}, {}
     for key, (model, options) in runs.items():
+        started = time.perf_counter()
         model = prepare(model, options)
         step, data = make_step(model, options), random_batch((batch, 1, side, side), 10, options)
         once = time_steps(step, data, replace(options, steps=1))
+        warmup_s[key] = time.perf_counter() - started  # compilation included
         steps = max(options.steps, math.ceil(min_seconds / once))
         steppers[key] = (step, data, replace(options, warmup=0, steps=steps))
     best = dict.fromkeys(steppers, float("inf"))
@@ -333,7 +336,7 @@ def compare(name: str, variants: list[str], repeats: int, warmup: int, steps: in
     images_per_s = {key: batch / seconds for key, seconds in best.items()}
     winner = max(variants, key=images_per_s.get)
     return {"model": name, "input": side, "batch": batch, "plain": source,
-            "images_per_s": images_per_s, "best": winner,
+            "images_per_s": images_per_s, "warmup_s": warmup_s, "best": winner,
             "ratio": images_per_s[winner] / images_per_s["plain"],
             "eager_ratio": images_per_s.get("eager", float("nan")) / images_per_s["plain"]}
 

@@ -52,7 +52,9 @@ class _ResidualBlock(nn.Module):
         self.activation = nn.Identity() if preact else nn.ReLU(inplace=True)
 
     def forward(self, x):
-        return self.activation(self.branch(x) + self.shortcut(x))
+        out = self.branch(x)
+        out += self.shortcut(x)  # in place: the branch's last layer (BN or conv) keeps no output
+        return self.activation(out)
 
 
 class Residual(_ResidualBlock):
