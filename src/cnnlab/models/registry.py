@@ -21,10 +21,10 @@ IMAGENET_INPUT_SIZE = 224
 
 
 CHANNELS_LAST_WINS = frozenset({
-    "lenet", "lenet-modern", "vgg11", "vgg13", "vgg16", "vgg19", "vgg-small", "nin", "googlenet",
-    "googlenet-bn", "resnet18", "resnet50", "resnet101", "resnet152", "preact-resnet18",
-    "preact-resnet50", "resnext50", "densenet", "densenet121", "densenet169", "regnetx32",
-    "regnetx-400mf",
+    "lenet", "lenet-modern", "alexnet", "vgg11", "vgg13", "vgg16", "vgg19", "vgg-small", "nin",
+    "googlenet", "googlenet-bn", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+    "preact-resnet18", "preact-resnet50", "resnext50", "densenet", "densenet121", "densenet169",
+    "regnetx32", "regnetx-400mf", "compact-resnet-s", "compact-resnet-m", "compact-resnet-l",
 })
 """Models whose CPU training step is faster in channels-last memory format (benchmarks/zoo.py,
 recorded in benchmarks/RESULTS.md); `cnnlab train` uses that format for them by default."""
