@@ -217,12 +217,11 @@ def merge_round(total: dict, run: dict) -> None:
     if total and total["test_acc"] != run["test_acc"]:
         print(f"note: test accuracy {run['test_acc']:.2%} differs from the first round's "
               f"{total['test_acc']:.2%}", flush=True)
+    total.setdefault("test_acc", run["test_acc"])  # the first round's
     total.setdefault("epoch_s", []).extend(run["epoch_s"])
     total["process_s"] = total.get("process_s", 0.0) + run["process_s"]
-    total.setdefault("rounds", 0)
-    total["rounds"] += 1
-    total.update(test_acc=total.get("test_acc", run["test_acc"]),
-                 steps_per_epoch=run["steps_per_epoch"])
+    total["rounds"] = total.get("rounds", 0) + 1
+    total["steps_per_epoch"] = run["steps_per_epoch"]
 
 
 # --- report --------------------------------------------------------------------------------------

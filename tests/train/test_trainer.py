@@ -148,7 +148,8 @@ def test_the_fused_optimiser_follows_pytorchs_default_update(name, kwargs):
     model = create_model("lenet")  # no bias before a batch norm: Adam would amplify its noise
     reference = copy.deepcopy(model)
     ours = make_optimizer(model, name, lr=0.05, **kwargs)
-    theirs = OPTIMIZERS[name](reference.parameters(), lr=0.05, **kwargs)
+    theirs = make_optimizer(reference, name, lr=0.05, fused=False, **kwargs)
+    assert type(theirs) is OPTIMIZERS[name]
     assert ours.defaults["fused"] and not theirs.defaults["fused"]
     X, y = torch.randn(16, 1, 28, 28), torch.randint(0, 10, (16,))
     for net, optimizer in ((model, ours), (reference, theirs)):

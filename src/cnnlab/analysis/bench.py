@@ -94,12 +94,10 @@ def make_step(model: nn.Module, options: BenchOptions):
                 model(X)
         return step
 
-    if options.plain_optimizer:
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    else:
-        from cnnlab.train.trainer import make_optimizer
+    from cnnlab.train.trainer import make_optimizer
 
-        optimizer = make_optimizer(model, "sgd", lr=0.01, momentum=0.9)
+    optimizer = make_optimizer(model, "sgd", lr=0.01, momentum=0.9,
+                               fused=not options.plain_optimizer)
 
     def step(X, y):
         with autocast:

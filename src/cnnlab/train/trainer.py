@@ -29,15 +29,16 @@ FUSED_DEVICES = ("cpu", "cuda")
 
 
 def make_optimizer(model: nn.Module, name: str = "sgd", lr: float = 0.1, momentum: float = 0.0,
-                   weight_decay: float = 0.0) -> torch.optim.Optimizer:
+                   weight_decay: float = 0.0, fused: bool = True) -> torch.optim.Optimizer:
     """The named optimiser over the model's parameters, fused where PyTorch has the kernel.
 
     The fused update reads and writes each parameter once per step instead of once per
     operation (same arithmetic); it needs floating-point parameters on the CPU or a GPU.
+    `fused=False` gives PyTorch's default implementation.
     """
     params = list(model.parameters())
-    fused = bool(params) and all(p.is_floating_point() and p.device.type in FUSED_DEVICES
-                                 for p in params)
+    fused = fused and bool(params) and all(
+        p.is_floating_point() and p.device.type in FUSED_DEVICES for p in params)
     extra = {"momentum": momentum} if name == "sgd" else {}
     return OPTIMIZERS[name](params, lr=lr, weight_decay=weight_decay, fused=fused or None,
                             **extra)
