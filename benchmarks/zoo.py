@@ -33,6 +33,7 @@ from torch import nn
 
 from cnnlab.analysis.bench import BenchOptions, make_step, prepare, random_batch, time_steps
 from cnnlab.models import create_model, list_models, model_info
+from cnnlab.train.allocator import retain_freed_memory
 
 VARIANTS = ("eager", "channels_last", "compile")
 BATCH_BY_SIDE = {28: 128, 96: 16, 224: 4}
@@ -361,6 +362,7 @@ def main() -> None:
     parser.add_argument("--json", help="also write the rows to this file")
     args = parser.parse_args()
     names = args.models.split(",") if args.models else list_models()
+    retain_freed_memory()  # as cnnlab's trainer and bench do; the plain models step with it too
     variants = [v for v in args.variants.split(",") if v]
     if set(variants) - set(VARIANTS):
         parser.error(f"variants are {', '.join(VARIANTS)}, got {args.variants}")

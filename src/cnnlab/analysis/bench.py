@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cnnlab.train.allocator import retain_freed_memory
+
 MODES = ("train", "infer")
 NUM_CLASSES = 10
 MIB = 2**20
@@ -163,6 +165,8 @@ def measure(model: nn.Module, batch_shape: tuple[int, ...], num_classes: int,
     one-off buffers in place, so "added" is what the batch's activations and workspaces need.
     """
     device = torch.device(options.device)
+    if device.type == "cpu":
+        retain_freed_memory()
     step = make_step(model, options)
     step(*random_batch((2, *batch_shape[1:]), num_classes, options))
     batch = random_batch(batch_shape, num_classes, options)

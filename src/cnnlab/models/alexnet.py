@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from cnnlab.models.inputs import flat_features
-from cnnlab.models.layers import conv_relu, fc_block
+from cnnlab.models.layers import Flatten, conv_relu, fc_block
 from cnnlab.models.registry import register
 
 
@@ -22,7 +22,7 @@ class AlexNet(nn.Sequential):
             conv_relu(in_channels, 96, 11, stride=4, padding=1), nn.MaxPool2d(3, stride=2),
             conv_relu(96, 256, 5, padding=2), nn.MaxPool2d(3, stride=2),
             conv_relu(256, 384, 3, padding=1), conv_relu(384, 384, 3, padding=1),
-            conv_relu(384, 256, 3, padding=1), nn.MaxPool2d(3, stride=2), nn.Flatten(),
+            conv_relu(384, 256, 3, padding=1), nn.MaxPool2d(3, stride=2), Flatten(),
         ]
         flat = flat_features(nn.Sequential(*features), in_channels, input_size, "AlexNet")
         super().__init__(*features, fc_block(flat, 4096, dropout), fc_block(4096, 4096, dropout),

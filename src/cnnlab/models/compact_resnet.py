@@ -17,6 +17,7 @@ from __future__ import annotations
 from torch import nn
 
 from cnnlab.models.inputs import flat_features
+from cnnlab.models.layers import Flatten
 from cnnlab.models.registry import register
 from cnnlab.models.resnet import Residual
 
@@ -60,7 +61,7 @@ class CompactResNet(nn.Sequential):
         else:
             features = flat_features(nn.Sequential(*stages), in_channels, input_size,
                                      "CompactResNet")
-            classifier = nn.Sequential(nn.Flatten(), nn.Linear(features, num_classes))
+            classifier = nn.Sequential(Flatten(), nn.Linear(features, num_classes))
         super().__init__(*stages, classifier)
         self.input_size = input_size
 

@@ -7,6 +7,7 @@ from functools import partial
 from torch import nn
 
 from cnnlab.models.inputs import flat_features
+from cnnlab.models.layers import Flatten
 from cnnlab.models.registry import register
 
 ACTIVATIONS = {"sigmoid": nn.Sigmoid, "relu": partial(nn.ReLU, inplace=True)}
@@ -43,7 +44,7 @@ class LeNet(nn.Sequential):
         convs = [nn.Conv2d(in_channels, 6, kernel_size=5, padding=padding), *_norm(norm, 6, 4),
                  act(), pooling(kernel_size=2, stride=2),
                  nn.Conv2d(6, 16, kernel_size=5), *_norm(norm, 16, 4),
-                 act(), pooling(kernel_size=2, stride=2), nn.Flatten()]
+                 act(), pooling(kernel_size=2, stride=2), Flatten()]
         flat = flat_features(nn.Sequential(*convs), in_channels, input_size, "LeNet")
         super().__init__(*convs,
                          nn.Linear(flat, 120), *_norm(norm, 120, 2), act(),

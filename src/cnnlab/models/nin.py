@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from cnnlab.models.inputs import flat_features
+from cnnlab.models.layers import Flatten
 from cnnlab.models.registry import register
 
 HEADS = ("gap", "fc")
@@ -45,7 +46,7 @@ class NiN(nn.Sequential):
         if head == "gap":
             super().__init__(*body, nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten())
         else:
-            body.append(nn.Flatten())
+            body.append(Flatten())
             flat = flat_features(nn.Sequential(*body), in_channels, input_size, "NiN")
             super().__init__(*body, nn.Linear(flat, num_classes))
         self.input_size = input_size

@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from cnnlab.models.inputs import flat_features
-from cnnlab.models.layers import fc_block
+from cnnlab.models.layers import Flatten, fc_block
 from cnnlab.models.registry import register
 
 VGG_ARCHS = {
@@ -47,7 +47,7 @@ class VGG(nn.Sequential):
             blocks.append(vgg_block(num_convs, out_channels, in_channels=channels,
                                     batch_norm=batch_norm))
             channels = out_channels
-        blocks.append(nn.Flatten())
+        blocks.append(Flatten())
         flat = flat_features(nn.Sequential(*blocks), in_channels, input_size, "VGG")
         super().__init__(*blocks, fc_block(flat, 4096, dropout), fc_block(4096, 4096, dropout),
                          nn.Linear(4096, num_classes))

@@ -19,6 +19,7 @@ from torch import nn
 
 from cnnlab.errors import TrainingDiverged
 from cnnlab.train import distributed
+from cnnlab.train.allocator import retain_freed_memory
 from cnnlab.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from cnnlab.train.progress import EpochProgress
 from cnnlab.train.rundir import BEST, LAST, RunDir
@@ -173,6 +174,8 @@ class Trainer:
             raise ValueError("resume=True needs out=<the run directory to continue>")
         lr = self.lr if self.lr is not None else _recipe_lr(model)
         device = resolve_device(self.device, distributed.local_rank())
+        if device.type == "cpu":
+            retain_freed_memory()
         ctx = distributed.init_from_env(device)
         run = s = None
         try:
