@@ -3,8 +3,9 @@
 PyTorch takes CPU tensors from malloc. glibc hands blocks above its mmap threshold (128 KiB at
 first) out as fresh pages from the kernel and gives the top of the heap back once more than the
 trim threshold is free. A training step frees most of its activations at once, so the next step
-faults every 4 KiB page in again: about 2,000 page faults in a LeNet step at batch 128, a third
-of its time. Raising both thresholds makes malloc serve the same memory step after step.
+can fault every 4 KiB page in again: up to 2,000 page faults per LeNet step at batch 128 in a
+loop over one fixed batch, a third of its time. Raising both thresholds makes malloc serve the
+same memory step after step, whatever the process allocated before.
 """
 
 from __future__ import annotations
