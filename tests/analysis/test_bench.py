@@ -7,9 +7,7 @@ from torch import nn
 from cnnlab.analysis.bench import (
     BenchOptions,
     BenchRow,
-    _input_shape,
     bench,
-    build,
     make_step,
     measure,
     plot,
@@ -60,19 +58,6 @@ def test_channels_last_and_bf16_options_run():
 def test_bad_options_are_one_line_value_errors(kwargs):
     with pytest.raises(ValueError, match="bench"):
         BenchOptions(**kwargs)
-
-
-def test_input_shape_forms():
-    assert _input_shape("lenet", None) == (1, 28, 28)
-    assert _input_shape("lenet", (32,)) == (1, 32, 32)
-    assert _input_shape("lenet", (3, 40, 40)) == (3, 40, 40)
-    assert _input_shape("lenet", (8, 1, 28, 28)) == (1, 28, 28)
-
-
-def test_sized_models_are_built_for_the_asked_side():
-    assert build("lenet", (1, 32, 32))(torch.zeros(2, 1, 32, 32)).shape == (2, 10)
-    with pytest.raises(ValueError, match="square"):
-        build("lenet", (1, 32, 40))
 
 
 def test_too_small_input_is_refused_before_any_process_starts():

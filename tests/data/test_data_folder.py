@@ -89,7 +89,7 @@ def test_errors_for_empty_class_and_no_images(tmp_path, cache):
     image(tmp_path / "flat" / "x.png", (5, 5))
     with pytest.raises(ValueError, match="no class sub-folders"):
         ImageFolder(tmp_path / "flat", size=8)
-    with pytest.raises(NotADirectoryError):
+    with pytest.raises(FileNotFoundError):
         ImageFolder(tmp_path / "missing", size=8)
     bad = tmp_path / "bad" / "only"
     bad.mkdir(parents=True)

@@ -118,7 +118,7 @@ def test_offline_message_lists_three_ways(tmp_path, fake_files):
 
 
 def test_a_missing_user_folder_is_an_error_not_skipped(tmp_path, fake_files):
-    with pytest.raises(NotADirectoryError, match="typo"):
+    with pytest.raises(FileNotFoundError, match="typo"):
         locate_fashion_mnist(tmp_path / "typo", cache=tmp_path / "c", system_dir=tmp_path / "s",
                              fetch=no_network)
 

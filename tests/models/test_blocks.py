@@ -68,7 +68,7 @@ def test_vgg_block_and_any_arch():
 
 
 def test_vgg_with_batch_norm():
-    model = create_model("vgg-small", batch_norm=True)
+    model = create_model("vgg-small", norm="batch")
     assert sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) == 8
 
 

@@ -12,8 +12,8 @@ def test_cnnlab_train_lenet_reaches_the_seed_accuracy_in_10_epochs(tmp_path, cap
     out = tmp_path / "lenet"
     assert main(["train", "lenet", "--device", "cpu", "--out", str(out)]) == 0
     config = json.loads((out / "config.json").read_text())
-    trainer, data = config["trainer"], config["data"]["args"]
-    assert (trainer["optimizer"], trainer["lr"], trainer["max_epochs"]) == ("sgd", 0.1, 10)
+    trainer, data = config["train"], config["data"]["args"]
+    assert (trainer["optimizer"], trainer["lr"], trainer["epochs"]) == ("sgd", 0.1, 10)
     assert (data["batch_size"], data["subset"], data["resize"]) == (128, None, 28)
     result = json.loads((out / "result.json").read_text())
     assert result["epochs"] == 10 and result["test_acc"] >= 0.735

@@ -9,13 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnlab.cli import build_parser, main
+from cnnlab.cli import main
 from cnnlab.models import create_model, list_models, min_input_size
-from cnnlab.train.recipes import RECIPES, TRAINING_OPTIONS, apply_recipe, get_recipe
-
-
-def parse_train(*argv):
-    return build_parser().parse_args(["train", *argv])
+from cnnlab.train.config import resolve_config
+from cnnlab.train.recipes import RECIPES, TRAINING_OPTIONS, get_recipe
 
 
 @pytest.fixture(scope="module")
@@ -46,20 +43,19 @@ def test_recipe_model_is_registered_and_native_to_28x28(name):
     assert min_input_size(create_model(model_name)) <= 28
 
 
-def test_apply_recipe_fills_only_what_the_user_left_unset():
-    args = parse_train("--recipe", "fast", "--epochs", "2", "--lr", "0.05")
-    recipe = apply_recipe(args)
-    assert args.model == recipe.model
-    assert (args.epochs, args.lr) == (2, 0.05)
+def test_a_recipe_fills_only_what_the_user_left_unset():
+    config = resolve_config({"epochs": 2, "lr": 0.05}, recipe="fast")
+    recipe = get_recipe("fast")
+    assert config.model == recipe.model
+    assert (config.epochs, config.lr) == (2, 0.05)
     for option in set(TRAINING_OPTIONS) - {"epochs", "lr"}:
-        assert getattr(args, option) == getattr(recipe, option), option
+        assert getattr(config, option) == getattr(recipe, option), option
 
 
 def test_a_model_given_on_the_command_line_wins():
-    args = parse_train("lenet-bn", "--recipe", "cpu-best")
-    apply_recipe(args)
-    assert args.model == "lenet-bn"
-    assert args.augment == "crop,flip"
+    config = resolve_config({"model": "lenet-bn"}, recipe="cpu-best")
+    assert config.model == "lenet-bn"
+    assert config.augment == "crop,flip"
 
 
 def test_unknown_recipe_suggests_the_closest(capsys):
@@ -69,9 +65,9 @@ def test_unknown_recipe_suggests_the_closest(capsys):
     assert "cnnlab recipes" in capsys.readouterr().err
 
 
-def test_recipe_and_resume_do_not_mix():
-    with pytest.raises(ValueError, match="--resume"):
-        apply_recipe(parse_train("--recipe", "fast", "--resume", "runs/x"))
+def test_recipe_and_resume_do_not_mix(capsys):
+    assert main(["train", "--recipe", "fast", "--resume", "runs/x"]) == 2
+    assert "--resume" in capsys.readouterr().err
 
 
 def test_cnnlab_recipes_lists_every_recipe(capsys):
@@ -90,8 +86,9 @@ def test_each_recipe_builds_and_trains_a_few_steps(name, tiny_folder, tmp_path):
     config = json.loads((out / "config.json").read_text())
     recipe = get_recipe(name)
     assert config["model"]["name"] == recipe.model
-    trainer = config["trainer"]
-    assert trainer["tta_flip"] and trainer["amp"] and trainer["channels_last"]
+    trainer = config["train"]
+    assert trainer["tta_flip"] and trainer["amp"] == recipe.amp
+    assert trainer["channels_last"] == recipe.channels_last
     assert trainer["schedule"] == recipe.schedule
     assert trainer["label_smoothing"] == recipe.label_smoothing
     assert set(config["data"]["args"]["augment"].split(",")) == set(recipe.augment.split(","))

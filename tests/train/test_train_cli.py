@@ -44,8 +44,9 @@ def test_train_writes_a_complete_run(tiny_run):
     expected = {"config.json", "metrics.csv", "curves.png", "last.pt", "best.pt", "result.json"}
     assert expected <= names
     config = json.loads((tiny_run / "config.json").read_text())
-    assert config["data"]["args"]["subset"] == 256 and config["trainer"]["max_epochs"] == 1
-    assert config["trainer"]["channels_last"]  # measured faster for lenet-modern: on by default
+    assert config["data"]["args"]["subset"] == 256 and config["train"]["epochs"] == 1
+    assert config["train"]["model"] == "lenet-modern"
+    assert config["train"]["decisions"]["channels_last"]["enabled"]  # measured faster for it
 
 
 @pytest.mark.parametrize(("argv", "expected"), [
@@ -54,13 +55,18 @@ def test_train_writes_a_complete_run(tiny_run):
     (["lenet", "--no-channels-last"], False),   # the user's choice wins either way
     (["lenet-bn", "--channels-last"], True),
 ])
-def test_channels_last_defaults_to_the_measured_winner(argv, expected, tmp_path):
+def test_channels_last_defaults_to_the_measured_winner(argv, expected, small_data):
     from cnnlab.cli import build_parser
-    from cnnlab.train.command import _new_run
+    from cnnlab.cli.train import given_settings
+    from cnnlab.train.config import resolve_config
+    from cnnlab.train.runs import build_model
+    from cnnlab.train.trainer import decide_runtime
 
-    args = build_parser().parse_args(["train", *argv, "--subset", "64", "--out", str(tmp_path)])
-    trainer = _new_run(args)[0]
-    assert trainer.channels_last is expected
+    args = build_parser().parse_args(["train", *argv])
+    config = resolve_config(given_settings(args))
+    model = build_model(config, small_data)
+    _, runtime = decide_runtime(config, model, small_data, torch.device("cpu"))
+    assert runtime.channels_last is expected
 
 
 def test_eval_prints_accuracy_per_class_and_saves_the_confusion_matrix(tiny_run, capsys):
@@ -90,13 +96,16 @@ def test_predict_gives_top_k_probabilities_for_any_image_file(tiny_run, tmp_path
 
 @pytest.mark.parametrize("argv, message", [
     (["train", "lenett"], "unknown model 'lenett'; did you mean lenet"),
-    (["train", "lenet", "--epochs", "0"], "must be a positive integer"),
-    (["train", "lenet", "--batch-size", "-8"], "must be a positive integer"),
-    (["train", "lenet", "--lr", "0"], "must be a positive number"),
-    (["train", "lenet", "--subset", "0"], "must be a positive integer"),
+    (["train", "lenet", "--epochs", "0"], "expected a positive integer"),
+    (["train", "lenet", "--batch-size", "-8"], "expected a positive integer"),
+    (["train", "lenet", "--lr", "0"], "expected a positive number"),
+    (["train", "lenet", "--subset", "0"], "expected a positive integer"),
+    (["train", "lenet", "--augment", "rotate"], "augment='rotate' is not allowed"),
+    (["train", "lenet", "--warmup", "20"], "fewer epochs than epochs=10"),
+    (["train", "lenet:pool=min"], "pool=min is not allowed"),
+    (["train", "lenet:depth=3"], "has no option 'depth'"),
     (["train", "nin", "--resize", "16", "--subset", "64"], "at least"),
     (["train", "alexnet", "--resize", "32", "--subset", "64"], "at least 65x65"),
-    (["train"], "name a model to train"),
     (["train", "--resume", "no/such/run"], "no run at no/such/run"),
     (["eval", "no/such/run"], "no run or checkpoint at no/such/run"),
     (["predict", "no/such/run", "x.png"], "no run or checkpoint at no/such/run"),
@@ -126,7 +135,9 @@ def test_an_existing_run_is_not_overwritten_and_resume_keeps_its_settings(tiny_r
     assert main(["train", "lenet-modern", *TINY, "--out", str(tiny_run)]) == 2
     assert "already exists and is not empty" in _error_line(capsys)
     assert main(["train", "--resume", str(tiny_run), "--lr", "0.5"]) == 2
-    assert "drop --lr" in _error_line(capsys)
+    assert "lr cannot change on a live run" in _error_line(capsys)
+    assert main(["train", "lenet", "--resume", str(tiny_run)]) == 2
+    assert "drop MODEL" in _error_line(capsys)
 
 
 def test_resume_can_extend_a_finished_run(tiny_run, tmp_path, capsys):

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cnnlab.errors import UsageError
 from cnnlab.train.allocator import retain_freed_memory
 
 MODES = ("train", "infer")
@@ -55,9 +56,9 @@ class BenchOptions:
 
     def __post_init__(self):
         if self.mode not in MODES:
-            raise ValueError(f"bench mode {self.mode!r} is unknown; use 'train' or 'infer'")
+            raise UsageError(f"bench mode {self.mode!r} is unknown; use 'train' or 'infer'")
         if self.warmup < 0 or self.steps < 1:
-            raise ValueError(f"bench needs warmup >= 0 and steps >= 1, got warmup={self.warmup}, "
+            raise UsageError(f"bench needs warmup >= 0 and steps >= 1, got warmup={self.warmup}, "
                              f"steps={self.steps}")
 
     def label(self) -> str:
@@ -185,39 +186,13 @@ def measure(model: nn.Module, batch_shape: tuple[int, ...], num_classes: int,
     return BenchRow(batch_shape[0], batch_shape[0] / seconds, 1000 * seconds, peak, added)
 
 
-def _input_shape(name: str, input_size) -> tuple[int, int, int]:
-    """(C, H, W) from `--input` (a side, CxHxW or NxCxHxW), else the model's own input size."""
-    from cnnlab.models import model_info
-
-    if input_size is None:
-        side = model_info(name).input_size
-        return (1, side, side)
-    dims = (input_size,) if isinstance(input_size, int) else tuple(input_size)
-    if len(dims) == 1:
-        return (1, dims[0], dims[0])
-    if len(dims) in (3, 4):
-        return tuple(dims[-3:])
-    raise ValueError(f"input {input_size!r} is not a side, CxHxW or NxCxHxW (e.g. 96 or 1x96x96)")
-
-
-def build(name: str, shape: tuple[int, int, int], init: str | None = "xavier") -> nn.Module:
-    """The registered model for inputs of `shape` (C, H, W); sized classifiers fit the side."""
-    from cnnlab.models import create_model, model_info
-
-    kwargs = {}
-    if model_info(name).sized:
-        if shape[1] != shape[2]:
-            raise ValueError(f"model {name!r} sizes its classifier for square inputs, got "
-                             f"{shape[1]}x{shape[2]}; give --input as a side or CxSxS")
-        kwargs["input_size"] = shape[1]
-    return create_model(name, NUM_CLASSES, shape[0], init=init, **kwargs)
-
-
 def _bench_registered(name: str, batch_size: int, shape: tuple[int, int, int],
                       options: BenchOptions) -> BenchRow:
     """Build the registered model and measure one batch size (the body of each worker process)."""
+    from cnnlab.models.build import build_for_input
+
     torch.manual_seed(0)
-    model = build(name, shape)
+    model = build_for_input(name, shape, num_classes=NUM_CLASSES)
     return measure(prepare(model, options), (batch_size, *shape), NUM_CLASSES, options)
 
 
@@ -230,13 +205,12 @@ def bench(name: str, batch_sizes: list[int], input_size=None,
     """
     options = options or BenchOptions()
     if not batch_sizes or min(batch_sizes) < 1:
-        raise ValueError(f"batch sizes must be positive integers, got {batch_sizes}")
-    shape = _input_shape(name, input_size)
-    from cnnlab.models import check_input_size
+        raise UsageError(f"batch sizes must be positive integers, got {batch_sizes}")
+    from cnnlab.models.build import build_for_input, input_chw
 
-    with torch.device("meta"):  # a shape-only twin: the check costs no memory or arithmetic
-        twin = build(name, shape, init=None)
-    check_input_size(twin, shape[1:], name=name)
+    shape = input_chw(name, input_size)
+    # a shape-only twin checks the input at no cost in memory or arithmetic
+    build_for_input(name, shape, num_classes=NUM_CLASSES, device="meta")
     if torch.device(options.device).type == "cuda":
         return [_bench_registered(name, size, shape, options) for size in batch_sizes]
     context = multiprocessing.get_context("spawn")
@@ -299,18 +273,3 @@ def plot(name: str, shape: tuple[int, int, int], options: BenchOptions, rows: li
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
-
-
-def bench_command(args) -> int:
-    """`cnnlab bench MODEL`: measure each batch size, print the table, write the PNG."""
-    from cnnlab.train import resolve_device
-
-    options = BenchOptions(mode=args.mode, device=str(resolve_device(args.device)),
-                           channels_last=args.channels_last, compile=args.compile, amp=args.amp,
-                           warmup=args.warmup, steps=args.steps)
-    shape = _input_shape(args.model, args.input)
-    rows = bench(args.model, args.batch_sizes, shape, options)
-    print_table(args.model, shape, options, rows)
-    path = plot(args.model, shape, options, rows, args.out or f"bench-{args.model}.png")
-    print(f"plot written to {path}")
-    return 0

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import sys
 
-import torch
 from rich import box
 from rich.console import Console
 from rich.table import Table
-from torch import nn
 
 from cnnlab.analysis.summary import (
     format_bytes,
@@ -23,8 +21,9 @@ from cnnlab.analysis.summary import (
     plain_text,
     summary,
 )
-from cnnlab.models import create_model, list_models, min_input_size, model_info, output_shape
-from cnnlab.models.inputs import infer_in_channels, smallest_working_side
+from cnnlab.models import list_models, model_info
+from cnnlab.models.build import build_for_input, default_input, min_side
+from cnnlab.models.spec import format_value
 
 
 def _show(renderable) -> None:
@@ -36,59 +35,9 @@ def _show(renderable) -> None:
         sys.stdout.write(plain_text(renderable))
 
 
-def _sizes(name: str, input_size) -> tuple[int, ...]:
-    """`input_size` (None, (side,), (C, H, W) or (N, C, H, W)); None means the model's default."""
-    return (model_info(name).input_size,) if input_size is None else tuple(input_size)
-
-
-def _height_width(sizes: tuple[int, ...]) -> tuple[int, int]:
-    return (sizes[0], sizes[0]) if len(sizes) == 1 else sizes[-2:]
-
-
-def _build(name: str, input_size=None) -> nn.Module:
-    """The registered model, on the meta device, built for the channels and side of the input."""
-    info = model_info(name)
-    sizes = _sizes(name, input_size)
-    kwargs = {}
-    if len(sizes) >= 3:
-        kwargs["in_channels"] = sizes[-3]
-    height, width = _height_width(sizes)
-    if info.sized and height == width:
-        kwargs["input_size"] = height
-    with torch.device("meta"):
-        return create_model(name, **kwargs)
-
-
-def build_for_input(name: str, input_size=None) -> nn.Module:
-    """`_build`, with a too-small input for a sized classifier explained by the smallest side."""
-    try:
-        return _build(name, input_size)
-    except ValueError:
-        height, width = _height_width(_sizes(name, input_size))
-        smallest = min_side(name)
-        if min(height, width) >= smallest:
-            raise
-        raise ValueError(f"model {name!r} needs inputs of at least {smallest}x{smallest} pixels, "
-                         f"got {height}x{width}; use a larger --input") from None
-
-
-def _built_and_works(name: str, side: int) -> bool:
-    """Whether the named model, built for `side`, runs on a side x side image."""
-    try:
-        model = _build(name, (side,))
-        output_shape(model, (1, infer_in_channels(model), side, side))
-    except (ValueError, RuntimeError):
-        return False
-    return True
-
-
-def min_side(name: str) -> int:
-    """The smallest square input side the named model works on. A model whose classifier is
-    sized for its input is rebuilt for each side tried, bisecting below its default input."""
-    info = model_info(name)
-    if not info.sized:
-        return min_input_size(_build(name))
-    return smallest_working_side(lambda side: _built_and_works(name, side), 0, info.input_size)
+def _sizes(spec, input_size) -> tuple[int, ...]:
+    """`input_size` (None, (side,), (C, H, W) or (N, C, H, W)); None means the spec's default."""
+    return default_input(spec) if input_size is None else tuple(input_size)
 
 
 def print_models_table() -> None:
@@ -100,7 +49,7 @@ def print_models_table() -> None:
                          else "left", no_wrap=header != "description")
     for name in list_models():
         info = model_info(name)
-        model = build_for_input(name)
+        model = build_for_input(name, device="meta")
         params = sum(p.numel() for p in model.parameters())
         flops = forward_flops(model, info.input_size, name=name)
         table.add_row(name, info.family, f"{params:,}", f"{info.input_size}",
@@ -118,8 +67,8 @@ def print_summary(name: str, input_size=None, depth: int = 1, batch_size: int = 
         batch_size = None  # the batch given in the input
     elif len(sizes) == 4 and sizes[0] == 1:
         sizes = sizes[1:]  # a 1x... input with --batch-size B: the batch is B
-    model = build_for_input(name, sizes)
-    _show(summary(model, sizes, depth=depth, batch_size=batch_size, name=name))
+    model = build_for_input(name, sizes, device="meta")
+    _show(summary(model, sizes, depth=depth, batch_size=batch_size, name=str(name)))
 
 
 def print_comparison(names, input_size=None) -> None:
@@ -134,12 +83,41 @@ def print_comparison(names, input_size=None) -> None:
         table.add_column(header, justify="left" if header == "model" else "right", no_wrap=True)
     for name in names:
         sizes = _sizes(name, input_size)
-        model = build_for_input(name, sizes)
-        result = summary(model, sizes, name=name)
-        smallest = min_side(name)
-        table.add_row(name, format_shape(result.input_shape[1:]), f"{result.params:,}",
+        model = build_for_input(name, sizes, device="meta")
+        result = summary(model, sizes, name=str(name))
+        smallest = min_side(name, sizes[-3] if len(sizes) >= 3 else None)
+        table.add_row(str(name), format_shape(result.input_shape[1:]), f"{result.params:,}",
                       f"{result.mflops:,.1f}", f"{result.conv.param_share:.1%}",
                       f"{result.fc.param_share:.1%}", f"{result.conv.flop_share:.1%}",
                       format_bytes(result.weight_bytes), format_bytes(result.inference_bytes),
                       format_bytes(result.training_bytes), f"{smallest}x{smallest}")
     _show(table)
+
+
+def print_model_options(name: str | None = None) -> None:
+    """`cnnlab models NAME` (or `--all-options`): each option of a model, its default and values.
+
+    A spec such as ``lenet:norm=batch`` sets options: ``cnnlab train lenet:norm=batch``.
+    """
+    from cnnlab.models.spec import COMMON_OPTIONS, model_options
+
+    names = [name] if name else list_models()
+    for index, model in enumerate(names):
+        info = model_info(model)
+        table = Table(title=f"{model} ({info.family}): {info.description}", title_justify="left",
+                      box=box.SIMPLE_HEAD)
+        for header in ("option", "default", "values"):
+            table.add_column(header, no_wrap=header != "values")
+        options = model_options(model)
+        for option in options.values():
+            if option.name in COMMON_OPTIONS and name is None:
+                continue
+            values = ", ".join(format_value(v) for v in option.choices) if option.choices \
+                else type(option.default).__name__.replace("NoneType", "any")
+            table.add_row(option.name, format_value(option.default), values)
+        if index:
+            print()
+        _show(table)
+    if name is None:
+        print(f"\nevery model also takes {', '.join(COMMON_OPTIONS)}; "
+              "set options with a spec such as lenet:norm=batch")

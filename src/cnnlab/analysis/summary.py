@@ -24,6 +24,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from cnnlab.analysis.memory import PeakMemoryMode, SavedTensors
 from cnnlab.analysis.receptive_field import ReceptiveFieldMode
+from cnnlab.errors import UsageError
 
 CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d,
               nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
@@ -244,23 +245,23 @@ def input_shape(model: nn.Module, input_size, batch_size: int | None = None,
     channels of the model's first convolution and N to `batch_size` (else 1)."""
     sizes = tuple(input_size) if isinstance(input_size, (tuple, list)) else (input_size,)
     if len(sizes) not in (1, 3, 4) or not all(isinstance(s, int) and s > 0 for s in sizes):
-        raise ValueError(f"input size must be a side, (C, H, W) or (N, C, H, W) of positive "
+        raise UsageError(f"input size must be a side, (C, H, W) or (N, C, H, W) of positive "
                          f"integers, got {input_size!r}; for example 224 or (1, 1, 224, 224)")
     if batch_size is not None and batch_size <= 0:
-        raise ValueError(f"batch size must be a positive integer, got {batch_size}")
+        raise UsageError(f"batch size must be a positive integer, got {batch_size}")
     if len(sizes) == 4 and batch_size not in (None, sizes[0]):
-        raise ValueError(f"the batch size is given twice: {sizes[0]} in the input size and "
+        raise UsageError(f"the batch size is given twice: {sizes[0]} in the input size and "
                          f"{batch_size} as batch_size; give it once")
     channels = _conv_in_channels(model)
     if len(sizes) == 1:
         if channels is None:
-            raise ValueError(f"{_label(model, name)} has no convolution to tell its input "
+            raise UsageError(f"{_label(model, name)} has no convolution to tell its input "
                              f"channels; give the input size as (C, H, W)")
         sizes = (channels, sizes[0], sizes[0])
     if len(sizes) == 3:
         sizes = (batch_size or 1, *sizes)
     if channels is not None and sizes[1] != channels:
-        raise ValueError(f"{_label(model, name)} takes {channels} input channels, got input "
+        raise UsageError(f"{_label(model, name)} takes {channels} input channels, got input "
                          f"{format_shape(sizes)}; use an input such as "
                          f"{format_shape((sizes[0], channels, *sizes[2:]))}")
     return sizes
@@ -328,7 +329,7 @@ def _explaining_failures(model: nn.Module, shape: tuple[int, ...], name: str | N
         if _conv_in_channels(model) is not None:
             check_input_size(model, shape[2:], name=name)
         reason = str(error).strip().splitlines()[0]
-        raise ValueError(f"{_label(model, name)} fails on input {format_shape(shape)}: "
+        raise UsageError(f"{_label(model, name)} fails on input {format_shape(shape)}: "
                          f"{reason}") from None
 
 
@@ -360,7 +361,7 @@ def summary(model: nn.Module, input_size, depth: int = 1, batch_size: int | None
     changed. `name` labels the table and the error raised when the input is too small.
     """
     if not isinstance(depth, int) or depth < 1:
-        raise ValueError(f"depth must be a positive integer, got {depth!r}")
+        raise UsageError(f"depth must be a positive integer, got {depth!r}")
     shape = input_shape(model, input_size, batch_size, name)
     tensors, x = _meta_input(model, shape)
     with _explaining_failures(model, shape, name), _evaluating(model):

@@ -4,6 +4,7 @@ from cnnlab.data.fashion_mnist import CLASSES, FashionMNIST
 from cnnlab.data.folder import ImageFolder, read_image
 from cnnlab.data.loader import BatchLoader, DataModule
 from cnnlab.data.sources import locate_fashion_mnist
+from cnnlab.errors import UsageError
 
 KINDS = {FashionMNIST.kind: FashionMNIST, ImageFolder.kind: ImageFolder}
 
@@ -13,7 +14,7 @@ def from_description(description: dict, **overrides) -> DataModule:
     arguments = dict(description)
     kind = arguments.pop("kind", None)
     if kind not in KINDS:
-        raise ValueError(f"unknown data kind {kind!r}; expected one of {', '.join(KINDS)}")
+        raise UsageError(f"unknown data kind {kind!r}; expected one of {', '.join(KINDS)}")
     return KINDS[kind](**arguments, **overrides)
 
 

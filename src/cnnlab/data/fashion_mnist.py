@@ -8,6 +8,7 @@ import torch
 
 from cnnlab.data.loader import DataModule
 from cnnlab.data.sources import load_split, locate_fashion_mnist
+from cnnlab.errors import UsageError
 
 CLASSES = ["t-shirt/top", "trouser", "pullover", "dress", "coat",
            "sandal", "shirt", "sneaker", "bag", "ankle boot"]
@@ -28,7 +29,7 @@ class FashionMNIST(DataModule):
                  seed: int = 0, subset: int | None = None, normalize: bool = True,
                  device: str | torch.device = "cpu", rank: int = 0, world_size: int = 1):
         if resize is not None and (not isinstance(resize, int) or resize < 1):
-            raise ValueError(f"resize must be a positive number of pixels or None, got {resize!r}")
+            raise UsageError(f"resize must be a positive number of pixels or None, got {resize!r}")
         config = {"batch_size": batch_size, "resize": resize,
                   "root": None if root is None else str(root), "val_fraction": val_fraction,
                   "augment": None, "seed": seed, "subset": subset, "normalize": normalize}

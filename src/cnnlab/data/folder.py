@@ -21,6 +21,7 @@ from PIL import Image
 
 from cnnlab.data.loader import DataModule, check_fraction, split_indices
 from cnnlab.data.sources import cache_dir
+from cnnlab.errors import MissingFileError, UsageError
 
 SUFFIXES = {".png", ".jpg", ".jpeg"}
 GREY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
@@ -37,15 +38,15 @@ def read_image(path: str | Path, grayscale: bool) -> torch.Tensor:
 def scan(root: Path) -> tuple[list[str], list[tuple[Path, int]]]:
     """Class names (sorted sub-folders) and (file, class index) pairs; empty classes are errors."""
     if not root.is_dir():
-        raise NotADirectoryError(f"{root} is not a folder; expected root/<class>/<image> files")
+        raise MissingFileError(f"{root} is not a folder; expected root/<class>/<image> files")
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
-        raise ValueError(f"{root} has no class sub-folders; expected root/<class>/<image>.png|jpg")
+        raise UsageError(f"{root} has no class sub-folders; expected root/<class>/<image>.png|jpg")
     files = []
     for index, name in enumerate(classes):
         found = sorted(p for p in (root / name).iterdir() if p.suffix.lower() in SUFFIXES)
         if not found:
-            raise ValueError(f"class folder {root / name} has no PNG or JPEG images; add some "
+            raise UsageError(f"class folder {root / name} has no PNG or JPEG images; add some "
                              "or remove the folder")
         files += [(p, index) for p in found]
     return classes, files
@@ -87,7 +88,7 @@ def decode(files: list[tuple[Path, int]], size: int, grayscale: bool | None) -> 
         images.append(np.asarray(small).reshape(size, size, -1))
         labels.append(label)
     if not images:
-        raise ValueError(f"none of the {len(files)} image files could be read by Pillow, "
+        raise UsageError(f"none of the {len(files)} image files could be read by Pillow, "
                          f"e.g. {skipped[0]}; check that they are PNG or JPEG images")
     pixels = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
     return {"images": pixels, "labels": torch.tensor(labels), "skipped": sorted(skipped),
@@ -141,7 +142,7 @@ class ImageFolder(DataModule):
                  augment=None, seed: int = 0, subset: int | None = None, normalize: bool = True,
                  device: str | torch.device = "cpu", rank: int = 0, world_size: int = 1):
         if not isinstance(size, int) or size < 1:
-            raise ValueError(f"size must be a positive number of pixels, got {size!r}")
+            raise UsageError(f"size must be a positive number of pixels, got {size!r}")
         root = Path(root).expanduser().resolve()
         config = {"root": str(root), "size": size, "grayscale": grayscale,
                   "batch_size": batch_size, "val_fraction": val_fraction,
@@ -162,7 +163,7 @@ class ImageFolder(DataModule):
             test = load_tree(root / "test", size, tree["grayscale"], cache)
             unknown = sorted(set(test["classes"]) - set(tree["classes"]))
             if unknown:
-                raise ValueError(f"{root / 'test'} has classes missing from {root / 'train'}: "
+                raise UsageError(f"{root / 'test'} has classes missing from {root / 'train'}: "
                                  f"{', '.join(unknown)}")
             remap = torch.tensor([tree["classes"].index(c) for c in test["classes"]])
             self.grayscale = tree["grayscale"]

@@ -8,12 +8,14 @@ from pathlib import Path
 import torch
 from matplotlib.figure import Figure
 
+from cnnlab.errors import UsageError
+
 
 def save_image_grid(images: torch.Tensor, labels: torch.Tensor, classes: list[str],
                     path: str | Path, columns: int = 8) -> Path:
     """Save uint8 (N, C, H, W) images in a grid, each titled with its class name."""
     if len(images) == 0:
-        raise ValueError("no images to show; choose n >= 1 and a non-empty split")
+        raise UsageError("no images to show; choose n >= 1 and a non-empty split")
     rows = math.ceil(len(images) / columns)
     columns = min(columns, len(images))
     figure = Figure(figsize=(1.5 * columns, 1.7 * rows))

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnlab.errors import UsageError
+
 IDX_TYPES = {
     0x08: np.dtype(np.uint8),
     0x09: np.dtype(np.int8),
@@ -35,7 +37,7 @@ def gunzip(blob: bytes, name: str) -> bytes:
     try:
         return gzip.decompress(blob)
     except (EOFError, OSError, zlib.error) as exc:
-        raise ValueError(
+        raise UsageError(
             f"{name}: corrupted or truncated gzip data ({exc}); delete it and fetch it again"
         ) from None
 
@@ -43,14 +45,14 @@ def gunzip(blob: bytes, name: str) -> bytes:
 def parse_idx(data: bytes, name: str) -> np.ndarray:
     """Decode IDX bytes into an array, checking the magic number and the length the header gives."""
     if len(data) < 4 or data[:2] != b"\x00\x00" or data[2] not in IDX_TYPES:
-        raise ValueError(
+        raise UsageError(
             f"{name}: not an IDX file: expected magic bytes 00 00 <type> <ndim> with type in "
             f"{sorted(IDX_TYPES)}, found {data[:4].hex(' ') or 'an empty file'}"
         )
     dtype, ndim = IDX_TYPES[data[2]], data[3]
     header = 4 + 4 * ndim
     if ndim == 0 or len(data) < header:
-        raise ValueError(
+        raise UsageError(
             f"{name}: expected a header of {header} bytes for {ndim} dimensions, "
             f"found {len(data)} bytes in total"
         )
@@ -58,7 +60,7 @@ def parse_idx(data: bytes, name: str) -> np.ndarray:
     expected = header + int(np.prod(shape)) * dtype.itemsize
     if len(data) != expected:
         kind = "truncated" if len(data) < expected else "trailing data"
-        raise ValueError(
+        raise UsageError(
             f"{name}: the header promises {'x'.join(map(str, shape))} {dtype.name} values "
             f"({expected} bytes), found {len(data)} bytes ({kind})"
         )

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from cnnlab.data.transforms import BatchTransform, parse_augment
+from cnnlab.errors import UsageError
 
 
 def generator(*keys: int | str) -> torch.Generator:
@@ -40,16 +41,16 @@ def split_indices(labels: torch.Tensor, fraction: float, seed: int | str
 
 def check_fraction(name: str, value: float) -> float:
     if not 0.0 <= value < 1.0:
-        raise ValueError(f"{name} must be in [0, 1), got {value}; e.g. {name}=0.1 holds out 10%")
+        raise UsageError(f"{name} must be in [0, 1), got {value}; e.g. {name}=0.1 holds out 10%")
     return float(value)
 
 
 def check_shard(rank: int, world_size: int, batch_size: int) -> None:
     if world_size < 1 or not 0 <= rank < world_size:
-        raise ValueError(f"rank must be in [0, world_size) with world_size >= 1, got rank={rank}, "
+        raise UsageError(f"rank must be in [0, world_size) with world_size >= 1, got rank={rank}, "
                          f"world_size={world_size}")
     if batch_size < world_size:
-        raise ValueError(f"batch_size {batch_size} is the global batch and must be at least "
+        raise UsageError(f"batch_size {batch_size} is the global batch and must be at least "
                          f"world_size {world_size}")
 
 
@@ -114,9 +115,9 @@ class DataModule:
     def __init__(self, *, batch_size: int, val_fraction: float, augment, seed: int,
                  subset: int | None, normalize: bool, rank: int, world_size: int, config: dict):
         if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+            raise UsageError(f"batch_size must be a positive integer, got {batch_size!r}")
         if subset is not None and (not isinstance(subset, int) or subset < 1):
-            raise ValueError(f"subset must be a positive number of images or None, got {subset!r}")
+            raise UsageError(f"subset must be a positive number of images or None, got {subset!r}")
         check_shard(rank, world_size, batch_size)
         self.batch_size, self.seed, self.subset = batch_size, seed, subset
         self.normalize = normalize
@@ -135,7 +136,7 @@ class DataModule:
         self.val = (images[held], labels[held]) if len(held) else None
         if self.subset is not None:
             if self.subset > len(kept):
-                raise ValueError(f"subset={self.subset} exceeds the {len(kept)} training images "
+                raise UsageError(f"subset={self.subset} exceeds the {len(kept)} training images "
                                  "available; choose a smaller subset")
             kept = kept[:self.subset]
         self.train = (images[kept], labels[kept])
@@ -182,7 +183,7 @@ class DataModule:
     def transform(self, images: torch.Tensor) -> torch.Tensor:
         """The evaluation-time conversion of uint8 (N, C, H, W) images of any size."""
         if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != self.in_channels:
-            raise ValueError(f"expected uint8 images of shape (N, {self.in_channels}, H, W), found "
+            raise UsageError(f"expected uint8 images of shape (N, {self.in_channels}, H, W), found "
                              f"{images.dtype} {tuple(images.shape)}")
         return self.pipeline(images.to(self.device))
 
@@ -196,7 +197,7 @@ class DataModule:
 
         splits = {"train": self.train, "val": self.val, "test": self.test}
         if split not in splits or splits[split] is None:
-            raise ValueError(f"split must be one of {[k for k, v in splits.items() if v]}, "
+            raise UsageError(f"split must be one of {[k for k, v in splits.items() if v]}, "
                              f"got {split!r}")
         if augmented:
             images, labels = next(iter(self.train_dataloader().iterate(0)))

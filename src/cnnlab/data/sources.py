@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab.data.idx import gunzip, parse_idx, read_bytes
+from cnnlab.errors import MissingFileError, UsageError
 
 FILES = {
     "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
@@ -45,7 +46,7 @@ def search_dirs(root: str | Path | None = None, cache: Path | None = None,
     if root is not None:
         root = Path(root).expanduser()
         if not root.is_dir():
-            raise NotADirectoryError(
+            raise MissingFileError(
                 f"data dir {root} is not a folder; pass --data-dir (root=) a folder that holds "
                 "the four Fashion-MNIST .gz files, or leave it out to use the cache or package"
             )
@@ -66,7 +67,7 @@ def check_sha256(data: bytes, name: str, where: str) -> None:
     """Raise a ValueError naming `where` unless `data` is the genuine decompressed `name`."""
     found = hashlib.sha256(data).hexdigest()
     if found != FILES[name]:
-        raise ValueError(
+        raise UsageError(
             f"{where}: SHA-256 of the decompressed content is {found}, expected {FILES[name]} "
             f"for Fashion-MNIST {name}; the file is corrupted or a different dataset, "
             "delete or replace it"
@@ -119,7 +120,7 @@ def locate_fashion_mnist(root: str | Path | None = None, *, cache: Path | None =
                 errors.append(str(exc))
         if found is None:
             reason = f" (download failed: {errors[0]})" if errors else ""
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"Fashion-MNIST file {name}.gz not found in {', '.join(map(str, dirs))}{reason}. "
                 "Get it one of three ways: connect to the internet (cnnlab downloads it into "
                 f"{download_dir}), `sudo apt-get install dataset-fashion-mnist`, or pass "
@@ -148,12 +149,12 @@ def load_split(paths: dict[str, Path], train: bool) -> tuple[np.ndarray, np.ndar
 def check_pair(images: np.ndarray, labels: np.ndarray, name: str) -> None:
     """Images must be (N, H, W) uint8 and labels (N,) with the same N."""
     if images.ndim != 3 or labels.ndim != 1 or images.dtype != np.uint8:
-        raise ValueError(
+        raise UsageError(
             f"{name}: expected uint8 images of shape (N, H, W) and labels of shape (N,), "
             f"found {images.dtype} {images.shape} and {labels.shape}"
         )
     if len(images) != len(labels):
-        raise ValueError(
+        raise UsageError(
             f"{name}: expected as many labels as images, found {len(images)} images and "
             f"{len(labels)} labels"
         )

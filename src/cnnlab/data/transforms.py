@@ -19,6 +19,8 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
+from cnnlab.errors import UsageError
+
 AUGMENTATIONS = ("crop", "flip", "erase")
 ERASE_PROBABILITY, ERASE_SCALE, ERASE_RATIO = 0.5, (0.02, 0.33), (0.3, 3.3)
 MAX_PHASES = 8  # upsampling by lerp beats a matrix product when its pattern has few phases
@@ -32,7 +34,7 @@ def parse_augment(augment: str | Iterable[str] | None) -> frozenset[str]:
     chosen = frozenset(n.strip().lower() for n in names if n.strip() and n.strip() != "none")
     unknown = sorted(chosen - set(AUGMENTATIONS))
     if unknown:
-        raise ValueError(
+        raise UsageError(
             f"unknown augmentation {', '.join(unknown)}; choose from {', '.join(AUGMENTATIONS)} "
             "(comma-separated) or 'none'"
         )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from cnnlab.errors import UsageError
 from cnnlab.models.inputs import flat_features
 from cnnlab.models.layers import Flatten
 from cnnlab.models.registry import register
@@ -41,13 +42,13 @@ class CompactResNet(nn.Sequential):
                  widths: tuple[int, ...] = (32, 64, 128), blocks: tuple[int, ...] = (0, 1, 1),
                  head: str = "flatten", input_size: int = 28):
         if len(widths) != len(blocks) or not widths:
-            raise ValueError(f"CompactResNet needs one block count per width, got widths={widths} "
+            raise UsageError(f"CompactResNet needs one block count per width, got widths={widths} "
                              f"and blocks={blocks}")
         if min(widths) < 1 or min(blocks) < 0:
-            raise ValueError(f"CompactResNet widths must be positive and block counts >= 0, got "
+            raise UsageError(f"CompactResNet widths must be positive and block counts >= 0, got "
                              f"widths={widths} and blocks={blocks}")
         if head not in HEADS:
-            raise ValueError(f"unknown CompactResNet head {head!r}; use 'flatten' or 'avg'")
+            raise UsageError(f"unknown CompactResNet head {head!r}; use 'flatten' or 'avg'")
         stages = []
         previous = in_channels
         for index, (width, count) in enumerate(zip(widths, blocks, strict=True)):
@@ -77,13 +78,6 @@ COMPACT_RESNETS = {
 """Each name's configuration of `CompactResNet` and its description."""
 
 
-def _register_compact(name: str, preset: dict, description: str) -> None:
-    def build(**kwargs) -> CompactResNet:
-        return CompactResNet(**{**preset, **kwargs})
-
-    register(name, family="compact-resnet", input_size=28, lr=0.1, sized=True,
-             description=description)(build)
-
-
 for _name, (_preset, _description) in COMPACT_RESNETS.items():
-    _register_compact(_name, _preset, _description)
+    register(_name, CompactResNet, preset=_preset, family="compact-resnet", input_size=28,
+             lr=0.1, sized=True, description=_description)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from cnnlab.errors import UsageError
+
 INITS = ("xavier", "kaiming", None)
 
 
@@ -14,7 +16,7 @@ def init_weights(model: nn.Module, init: str | None = "xavier") -> nn.Module:
     networks, None leaves PyTorch's default initialisation.
     """
     if init not in INITS:
-        raise ValueError(f"unknown init {init!r}; use 'xavier', 'kaiming' or None")
+        raise UsageError(f"unknown init {init!r}; use 'xavier', 'kaiming' or None")
     if init is None:
         return model
     for module in model.modules():

@@ -10,6 +10,8 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from cnnlab.errors import UsageError
+
 _PROBE_SIZES = (28, 32, 64, 96, 128, 224, 256, 512, 1024)
 """Sides tried, with the model's own `input_size`, to find one size that works."""
 
@@ -24,7 +26,7 @@ def infer_in_channels(model: nn.Module) -> int:
             return module.in_channels
         if isinstance(module, nn.Linear):
             return module.in_features
-    raise ValueError("cannot tell the model's input channels; pass in_channels=")
+    raise UsageError("cannot tell the model's input channels; pass in_channels=")
 
 
 @contextmanager
@@ -79,7 +81,7 @@ def min_input_size(model: nn.Module, in_channels: int | None = None) -> int:
             break
         low = size
     if high is None:
-        raise ValueError(f"the model accepts no square input up to {_PROBE_SIZES[-1]} pixels")
+        raise UsageError(f"the model accepts no square input up to {_PROBE_SIZES[-1]} pixels")
     return smallest_working_side(lambda side: _works(model, side, in_channels), low, high)
 
 
@@ -100,18 +102,18 @@ def check_input_size(model: nn.Module, size, name: str | None = None) -> None:
     height, width = (size, size) if isinstance(size, int) else tuple(size)[-2:]
     label = f"model {name!r}" if name else "the model"
     if min(height, width) <= 0:
-        raise ValueError(f"input sizes must be positive, got {height}x{width}")
+        raise UsageError(f"input sizes must be positive, got {height}x{width}")
     in_channels = infer_in_channels(model)
     try:
         output_shape(model, (1, in_channels, height, width))
     except (RuntimeError, ValueError):
         smallest = min_input_size(model, in_channels)
         if min(height, width) < smallest:
-            raise ValueError(
+            raise UsageError(
                 f"{label} needs inputs of at least {smallest}x{smallest} pixels, got "
                 f"{height}x{width}; use a larger --resize/--input") from None
         built = getattr(model, "input_size", smallest)
-        raise ValueError(
+        raise UsageError(
             f"{label} has a fully connected layer sized for {built}x{built} inputs, got "
             f"{height}x{width}; use --resize/--input {built} or build it with "
             f"input_size={max(height, width)}") from None
@@ -123,6 +125,6 @@ def flat_features(features: nn.Module, in_channels: int, input_size: int, family
         return output_shape(features, (1, in_channels, input_size, input_size)).numel()
     except RuntimeError:
         smallest = min_input_size(features, in_channels)
-        raise ValueError(f"{family} needs inputs of at least {smallest}x{smallest} pixels, got "
+        raise UsageError(f"{family} needs inputs of at least {smallest}x{smallest} pixels, got "
                          f"{input_size}x{input_size}; use a larger --resize/--input "
                          "(input_size=)") from None

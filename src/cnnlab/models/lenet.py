@@ -1,4 +1,4 @@
-"""LeNet-5 (LeCun et al., 1998) as the chapter writes it, plus ReLU/max-pool and BN variants."""
+"""LeNet-5 (LeCun et al., 1998) as the chapter writes it, plus ReLU/max-pool and norm variants."""
 
 from __future__ import annotations
 
@@ -7,49 +7,45 @@ from functools import partial
 from torch import nn
 
 from cnnlab.models.inputs import flat_features
-from cnnlab.models.layers import Flatten
+from cnnlab.models.layers import Flatten, check_choices
+from cnnlab.models.norms import NORMS, Norm
 from cnnlab.models.registry import register
 
 ACTIVATIONS = {"sigmoid": nn.Sigmoid, "relu": partial(nn.ReLU, inplace=True)}
 POOLS = {"avg": nn.AvgPool2d, "max": nn.MaxPool2d}
 
 
-def _norm(kind: str | None, num_features: int, num_dims: int) -> list[nn.Module]:
-    """The normalisation layer after a conv (num_dims=4) or linear (num_dims=2) layer, if any."""
-    if kind is None:
-        return []
-    if kind == "batch":
-        return [nn.BatchNorm2d(num_features) if num_dims == 4 else nn.BatchNorm1d(num_features)]
-    if kind == "scratch":
-        from cnnlab.scratch.batchnorm import BatchNorm
-
-        return [BatchNorm(num_features, num_dims)]
-    raise ValueError(f"unknown norm {kind!r}; use None, 'batch' or 'scratch'")
-
-
 class LeNet(nn.Sequential):
     """Two 5x5 conv + pool stages and three fully connected layers, as one flat Sequential.
 
-    `norm="batch"` (or "scratch", the chapter's own BatchNorm) puts batch normalisation between
-    every conv/linear layer and its activation.
+    `norm` (one of `cnnlab.models.norms.NORMS`) puts a normalisation layer between the layers
+    chosen by `norm_at` (the convolutions, the hidden dense layers or all) and their activation;
+    `norm_affine=False` fixes its scale and shift. `bias=False` drops the biases of every layer
+    but the output, and `dropout` follows each hidden dense layer's activation.
     """
 
+    OPTION_CHOICES = {"activation": tuple(ACTIVATIONS), "pool": tuple(POOLS), "norm": NORMS,
+                      "norm_at": ("conv", "fc", "all")}
+
     def __init__(self, in_channels: int = 1, num_classes: int = 10, activation: str = "sigmoid",
-                 pool: str = "avg", norm: str | None = None, padding: int = 2,
-                 input_size: int = 28):
-        if activation not in ACTIVATIONS or pool not in POOLS:
-            raise ValueError(f"LeNet takes activation in {list(ACTIVATIONS)} and pool in "
-                             f"{list(POOLS)}, got {activation!r} and {pool!r}")
+                 pool: str = "avg", norm: str = "none", norm_at: str = "all",
+                 norm_affine: bool = True, bias: bool = True, dropout: float = 0.0,
+                 padding: int = 2, input_size: int = 28):
+        check_choices(LeNet, activation=activation, pool=pool, norm=norm, norm_at=norm_at)
         act, pooling = ACTIVATIONS[activation], POOLS[pool]
-        convs = [nn.Conv2d(in_channels, 6, kernel_size=5, padding=padding), *_norm(norm, 6, 4),
-                 act(), pooling(kernel_size=2, stride=2),
-                 nn.Conv2d(6, 16, kernel_size=5), *_norm(norm, 16, 4),
+        conv_norm = Norm(norm if norm_at != "fc" else "none", norm_affine)
+        fc_norm = Norm(norm if norm_at != "conv" else "none", norm_affine)
+        convs = [nn.Conv2d(in_channels, 6, kernel_size=5, padding=padding, bias=bias),
+                 *conv_norm.layers(6), act(), pooling(kernel_size=2, stride=2),
+                 nn.Conv2d(6, 16, kernel_size=5, bias=bias), *conv_norm.layers(16),
                  act(), pooling(kernel_size=2, stride=2), Flatten()]
         flat = flat_features(nn.Sequential(*convs), in_channels, input_size, "LeNet")
-        super().__init__(*convs,
-                         nn.Linear(flat, 120), *_norm(norm, 120, 2), act(),
-                         nn.Linear(120, 84), *_norm(norm, 84, 2), act(),
-                         nn.Linear(84, num_classes))
+        dense = []
+        for width in (120, 84):
+            dense += [nn.Linear(flat, width, bias=bias), *fc_norm.layers(width, 2), act(),
+                      *([nn.Dropout(dropout)] if dropout else [])]
+            flat = width
+        super().__init__(*convs, *dense, nn.Linear(flat, num_classes))
         self.input_size = input_size
 
 

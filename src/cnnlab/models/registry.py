@@ -9,6 +9,7 @@ from importlib import import_module
 
 from torch import nn
 
+from cnnlab.errors import UsageError
 from cnnlab.models.init import init_weights
 
 CONFIGS = {
@@ -57,6 +58,10 @@ class ModelInfo:
     """True when the classifier is sized for the input (the builder takes `input_size`)."""
     imagenet_layout: dict = field(default_factory=dict)
     """Keyword arguments that turn the family into torchvision's layout for config="imagenet"."""
+    factory: Callable[..., nn.Module] | None = None
+    """The family's builder; its keyword parameters are the options a model spec may set."""
+    preset: dict = field(default_factory=dict)
+    """The builder options this name fixes (callers may still override them)."""
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
@@ -70,7 +75,7 @@ def register(name: str, factory: Callable[..., nn.Module] | None = None, *,
 
     def add(factory):
         if name in _REGISTRY:
-            raise ValueError(f"model name {name!r} is registered twice")
+            raise UsageError(f"model name {name!r} is registered twice")
         options = dict(preset or {})
 
         def build(**kwargs) -> nn.Module:
@@ -78,7 +83,7 @@ def register(name: str, factory: Callable[..., nn.Module] | None = None, *,
 
         recipe = Recipe(resize=input_size, lr=lr, channels_last=name in CHANNELS_LAST_WINS)
         _REGISTRY[name] = ModelInfo(name, family, input_size, recipe, description, build,
-                                    sized, dict(imagenet_layout or {}))
+                                    sized, dict(imagenet_layout or {}), factory, options)
         return factory
 
     return add if factory is None else add(factory)
@@ -107,38 +112,42 @@ def model_info(name: str) -> ModelInfo:
     if name not in _REGISTRY:
         close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
         hint = f"did you mean {', '.join(close)}? " if close else ""
-        raise ValueError(f"unknown model {name!r}; {hint}run `cnnlab models` to list the names")
+        raise UsageError(f"unknown model {name!r}; {hint}run `cnnlab models` to list the names")
     return _REGISTRY[name]
 
 
-def create_model(name: str, num_classes: int | None = None, in_channels: int | None = None,
-                 config: str | None = None, init: str | None = "xavier", **kwargs) -> nn.Module:
-    """Build a registered model.
+def create_model(spec, num_classes: int | None = None, in_channels: int | None = None,
+                 **options) -> nn.Module:
+    """Build a registered model from a spec (``"lenet"``, ``"lenet:pool=max"`` or a ModelSpec).
 
-    `config=None` (or "fashion-mnist") is the seed's 1-channel, 10-class model; "imagenet" gives 3
-    channels, 1000 classes and, for torchvision's families, exactly torchvision's architecture.
-    Explicit `num_classes`/`in_channels` override the configuration; other keyword arguments go to
-    the family (for example `arch=` for VGG or `growth_rate=` for DenseNet). The model keeps its
-    registry name as `.cnnlab_name`.
+    Keyword options are added to the spec's own. ``config="fashion-mnist"`` (the default) is the
+    seed's 1-channel, 10-class model; ``"imagenet"`` gives 3 channels, 1000 classes and, for
+    torchvision's families, exactly torchvision's architecture. Explicit ``num_classes`` and
+    ``in_channels`` override the configuration; ``init`` is "xavier" (the chapter's), "kaiming"
+    or None (PyTorch's default). The model keeps its spec as ``.cnnlab_spec`` (a string) and its
+    registry name as ``.cnnlab_name``.
     """
-    info = model_info(name)
-    config = config or "fashion-mnist"
-    if config not in CONFIGS:
-        raise ValueError(f"unknown config {config!r}; use one of {', '.join(CONFIGS)}")
-    shape = {**CONFIGS[config]}
-    if num_classes is not None:
-        shape["num_classes"] = num_classes
-    if in_channels is not None:
-        shape["in_channels"] = in_channels
+    from cnnlab.models.spec import ModelSpec
+
+    for key, value in (("num_classes", num_classes), ("in_channels", in_channels)):
+        if value is not None:
+            options[key] = value
+    spec = ModelSpec.parse(spec, **options)
+    info = model_info(spec.name)
+    kwargs = spec.kwargs
+    config = kwargs.pop("config", "fashion-mnist")
+    init = kwargs.pop("init", "xavier")
+    shape = {key: kwargs.pop(key, CONFIGS[config][key]) for key in ("in_channels", "num_classes")}
     for key, value in shape.items():
-        if not isinstance(value, int) or value <= 0:
-            raise ValueError(f"{key} must be a positive integer, got {value!r}")
+        if value <= 0:
+            raise UsageError(f"{key} must be a positive integer, got {value!r}")
     if config == "imagenet":
         kwargs = {**info.imagenet_layout, **kwargs}
     if info.sized:
-        default_size = IMAGENET_INPUT_SIZE if config == "imagenet" else info.input_size
-        kwargs.setdefault("input_size", default_size)
+        kwargs.setdefault("input_size", IMAGENET_INPUT_SIZE if config == "imagenet"
+                          else info.input_size)
     model = info.builder(**shape, **kwargs)
     init_weights(model, init)
-    model.cnnlab_name = name  # the trainer looks up the recipe and rebuilds checkpoints by it
+    model.cnnlab_name = spec.name
+    model.cnnlab_spec = str(spec)
     return model

@@ -7,39 +7,53 @@ from collections import OrderedDict
 
 from torch import nn
 
+from cnnlab.errors import UsageError
+from cnnlab.models.layers import SqueezeExcitation, check_choices
+from cnnlab.models.norms import NORMS, Norm
 from cnnlab.models.registry import register
 
 BLOCKS = ("basic", "bottleneck")
 
 
-def _branch(specs, preact: bool, bias: bool) -> nn.Sequential:
+def _branch(specs, preact: bool, bias: bool, norm: Norm, se_channels: int = 0) -> nn.Sequential:
     """The residual branch: convs given as (in, out, kernel, stride, groups).
 
-    Post-activation: conv, BN, ReLU per conv, without the last ReLU (it comes after the addition).
-    Pre-activation: BN, ReLU, conv per conv.
+    Post-activation: conv, norm, ReLU per conv, without the last ReLU (it comes after the
+    addition). Pre-activation: norm, ReLU, conv per conv. With `se_channels`, a
+    squeeze-and-excitation of that many squeezed channels comes before the last conv.
     """
     layers = []
     for index, (cin, cout, kernel, stride, groups) in enumerate(specs):
+        last = index == len(specs) - 1
+        if last and se_channels:
+            layers.append(SqueezeExcitation(cin, se_channels))
         conv = nn.Conv2d(cin, cout, kernel, stride, padding=kernel // 2, groups=groups,
                          bias=bias)
         if preact:
-            layers += [nn.BatchNorm2d(cin), nn.ReLU(inplace=True), conv]
+            layers += [*norm.layers(cin), nn.ReLU(inplace=True), conv]
         else:
-            layers += [conv, nn.BatchNorm2d(cout)]
-            layers += [nn.ReLU(inplace=True)] if index < len(specs) - 1 else []
+            layers += [conv, *norm.layers(cout), *([] if last else [nn.ReLU(inplace=True)])]
     return nn.Sequential(*layers)
 
 
+def _squeezed(se_ratio: float, in_channels: int) -> int:
+    """Squeeze-and-excitation width: `se_ratio` of the block's input channels (RegNetY: 0.25)."""
+    if se_ratio < 0:
+        raise UsageError(f"se_ratio must be 0 (no squeeze-and-excitation) or positive, such "
+                         f"as 0.25, got {se_ratio}")
+    return max(1, round(se_ratio * in_channels)) if se_ratio else 0
+
+
 def _shortcut(in_channels: int, out_channels: int, strides: int, use_1x1conv: bool, bias: bool,
-              norm: bool) -> nn.Module:
-    """The identity, or a strided 1x1 convolution (optionally batch-normed) to match shapes."""
+              norm: Norm) -> nn.Module:
+    """The identity, or a strided 1x1 convolution (then its norm, if any) to match shapes."""
     if not use_1x1conv:
         if in_channels != out_channels or strides != 1:
-            raise ValueError(f"a residual block from {in_channels} to {out_channels} channels "
+            raise UsageError(f"a residual block from {in_channels} to {out_channels} channels "
                              f"with stride {strides} needs use_1x1conv=True")
         return nn.Identity()
     conv = nn.Conv2d(in_channels, out_channels, 1, stride=strides, bias=bias)
-    return nn.Sequential(conv, nn.BatchNorm2d(out_channels)) if norm else conv
+    return nn.Sequential(conv, *norm.layers(out_channels)) if norm else conv
 
 
 class _ResidualBlock(nn.Module):
@@ -53,57 +67,64 @@ class _ResidualBlock(nn.Module):
 
     def forward(self, x):
         out = self.branch(x)
-        out += self.shortcut(x)  # in place: the branch's last layer (BN or conv) keeps no output
+        out += self.shortcut(x)  # in place: the branch's last layer (norm or conv) keeps no output
         return self.activation(out)
 
 
 class Residual(_ResidualBlock):
-    """The basic block: two 3x3 convolutions with batch norm, plus the input.
+    """The basic block: two 3x3 convolutions with batch norm (or `norm`), plus the input.
 
     `use_1x1conv` projects the input with a 1x1 conv when channels or size (`strides`) change.
-    `preact=True` is the pre-activation block (BN, ReLU, conv).
+    `preact=True` is the pre-activation block (norm, ReLU, conv); `se_ratio` adds a
+    squeeze-and-excitation before the second conv.
     """
 
     def __init__(self, num_channels: int, use_1x1conv: bool = False, strides: int = 1, *,
                  in_channels: int | None = None, preact: bool = False, bias: bool = True,
-                 shortcut_norm: bool = False):
+                 shortcut_norm: bool = False, norm: Norm = Norm(), se_ratio: float = 0.0):
         in_channels = in_channels or num_channels
         specs = [(in_channels, num_channels, 3, strides, 1),
                  (num_channels, num_channels, 3, 1, 1)]
-        super().__init__(_branch(specs, preact, bias),
+        shortcut = norm if shortcut_norm else Norm("none")
+        super().__init__(_branch(specs, preact, bias, norm, _squeezed(se_ratio, in_channels)),
                          _shortcut(in_channels, num_channels, strides, use_1x1conv, bias,
-                                   shortcut_norm), preact)
+                                   shortcut), preact)
 
 
 class ResNeXtBlock(_ResidualBlock):
     """The bottleneck block: 1x1 conv down to `num_channels * bot_mul` channels, a grouped 3x3 conv
     whose groups each hold `group_width` channels, and a 1x1 conv back up; plus the input.
 
-    With one group this is ResNet-50's bottleneck. The projection shortcut is batch-normed,
+    With one group this is ResNet-50's bottleneck. The projection shortcut is normalised,
     except in the pre-activation form (`preact=True`) unless `shortcut_norm` says otherwise.
+    `se_ratio` adds a squeeze-and-excitation after the grouped conv (RegNetY: 0.25).
     """
 
     def __init__(self, num_channels: int, group_width: int, bot_mul: float,
                  use_1x1conv: bool = False, strides: int = 1, *, in_channels: int | None = None,
-                 preact: bool = False, bias: bool = True, shortcut_norm: bool | None = None):
+                 preact: bool = False, bias: bool = True, shortcut_norm: bool | None = None,
+                 norm: Norm = Norm(), se_ratio: float = 0.0):
         in_channels = in_channels or num_channels
         bot_channels = int(round(num_channels * bot_mul))
         if bot_channels <= 0 or group_width <= 0 or bot_channels % group_width:
-            raise ValueError(f"the bottleneck's {bot_channels} channels (num_channels * bot_mul) "
+            raise UsageError(f"the bottleneck's {bot_channels} channels (num_channels * bot_mul) "
                              f"must split into groups of group_width={group_width}")
         specs = [(in_channels, bot_channels, 1, 1, 1),
                  (bot_channels, bot_channels, 3, strides, bot_channels // group_width),
                  (bot_channels, num_channels, 1, 1, 1)]
-        norm = not preact if shortcut_norm is None else shortcut_norm
-        super().__init__(_branch(specs, preact, bias),
-                         _shortcut(in_channels, num_channels, strides, use_1x1conv, bias, norm),
+        normed = not preact if shortcut_norm is None else shortcut_norm
+        super().__init__(_branch(specs, preact, bias, norm, _squeezed(se_ratio, in_channels)),
+                         _shortcut(in_channels, num_channels, strides, use_1x1conv, bias,
+                                   norm if normed else Norm("none")),
                          preact)
 
 
-def stem(in_channels: int, out_channels: int = 64, bias: bool = True) -> nn.Sequential:
-    """7x7 stride-2 conv, batch norm, ReLU and a 3x3 stride-2 max pool: a quarter of the side."""
+def stem(in_channels: int, out_channels: int = 64, bias: bool = True,
+         norm: Norm = Norm()) -> nn.Sequential:
+    """7x7 stride-2 conv, batch norm (or `norm`), ReLU and a 3x3 stride-2 max pool: a quarter of
+    the side."""
     return nn.Sequential(nn.Conv2d(in_channels, out_channels, 7, 2, 3, bias=bias),
-                         nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True),
+                         *norm.layers(out_channels), nn.ReLU(inplace=True),
                          nn.MaxPool2d(3, stride=2, padding=1))
 
 
@@ -113,22 +134,26 @@ class ResNet(nn.Sequential):
     Stage i has `widths[i]` channels (basic) or 4x that (bottleneck, whose 3x3 conv has
     `widths[i] * width_per_group / 64 * groups` channels: ResNeXt-50 32x4d is groups=32,
     width_per_group=4). Every stage but the first halves the side. `bias=True` with plain 1x1
-    shortcuts is the chapter's layout; torchvision's is bias=False, shortcut_norm=True.
+    shortcuts is the chapter's layout; torchvision's is bias=False, shortcut_norm=True. `norm`
+    replaces every batch norm (`norm_affine=False` fixes their scale and shift).
     """
 
-    def __init__(self, layers=(2, 2, 2, 2), block: str = "basic", in_channels: int = 1,
-                 num_classes: int = 10, widths=(64, 128, 256, 512), groups: int = 1,
+    OPTION_CHOICES = {"block": BLOCKS, "norm": NORMS}
+
+    def __init__(self, layers: tuple = (2, 2, 2, 2), block: str = "basic", in_channels: int = 1,
+                 num_classes: int = 10, widths: tuple = (64, 128, 256, 512), groups: int = 1,
                  width_per_group: int = 64, preact: bool = False, bias: bool = True,
-                 shortcut_norm: bool | None = None):
-        if block not in BLOCKS:
-            raise ValueError(f"unknown ResNet block {block!r}; use 'basic' or 'bottleneck'")
+                 shortcut_norm: bool | None = None, norm: str = "batch",
+                 norm_affine: bool = True):
+        check_choices(ResNet, block=block, norm=norm)
         if len(layers) != len(widths) or min(layers) <= 0:
-            raise ValueError(f"ResNet needs one positive block count per width {tuple(widths)}, "
+            raise UsageError(f"ResNet needs one positive block count per width {tuple(widths)}, "
                              f"got layers={tuple(layers)}")
-        options = {"preact": preact, "bias": bias}
+        normalise = Norm(norm, norm_affine)
+        options = {"preact": preact, "bias": bias, "norm": normalise}
         if shortcut_norm is not None:
             options["shortcut_norm"] = shortcut_norm
-        parts = [("stem", stem(in_channels, 64, bias))]
+        parts = [("stem", stem(in_channels, 64, bias, normalise))]
         channels = 64
         for index, (depth, width) in enumerate(zip(layers, widths, strict=True)):
             blocks = []
@@ -147,7 +172,7 @@ class ResNet(nn.Sequential):
                 blocks.append(unit)
                 channels = out
             parts.append((f"stage{index + 1}", nn.Sequential(*blocks)))
-        final_norm = [nn.BatchNorm2d(channels), nn.ReLU(inplace=True)] if preact else []
+        final_norm = [*normalise.layers(channels), nn.ReLU(inplace=True)] if preact else []
         parts.append(("head", nn.Sequential(*final_norm, nn.AdaptiveAvgPool2d((1, 1)),
                                             nn.Flatten(), nn.Linear(channels, num_classes))))
         super().__init__(OrderedDict(parts))

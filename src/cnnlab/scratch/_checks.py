@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from cnnlab.errors import UsageError
+
 
 def shape_of(tensor: torch.Tensor) -> tuple[int, ...]:
     return tuple(tensor.shape)
@@ -19,7 +21,7 @@ def as_pair(value, what: str, op: str) -> tuple[int, int]:
         and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
     ):
         return int(value[0]), int(value[1])
-    raise ValueError(
+    raise UsageError(
         f"{op}: {what} must be an int or a pair of ints (height, width), got {value!r}"
     )
 
@@ -27,30 +29,30 @@ def as_pair(value, what: str, op: str) -> tuple[int, int]:
 def stride_pair(stride, op: str) -> tuple[int, int]:
     pair = as_pair(stride, "stride", op)
     if min(pair) <= 0:
-        raise ValueError(f"{op}: stride must be positive, got {stride!r}; use 1 for every position")
+        raise UsageError(f"{op}: stride must be positive, got {stride!r}; use 1 for every position")
     return pair
 
 
 def padding_pair(padding, op: str) -> tuple[int, int]:
     pair = as_pair(padding, "padding", op)
     if min(pair) < 0:
-        raise ValueError(f"{op}: padding must be 0 or more, got {padding!r}; use 0 for no padding")
+        raise UsageError(f"{op}: padding must be 0 or more, got {padding!r}; use 0 for no padding")
     return pair
 
 
 def kernel_pair(kernel, op: str) -> tuple[int, int]:
     pair = as_pair(kernel, "kernel size", op)
     if min(pair) <= 0:
-        raise ValueError(f"{op}: kernel size must be positive, got {kernel!r}")
+        raise UsageError(f"{op}: kernel size must be positive, got {kernel!r}")
     return pair
 
 
 def check_ndim(tensor: torch.Tensor, allowed: tuple[int, ...], name: str, layout: str, op: str):
     """Raise unless `tensor` has one of the `allowed` numbers of dimensions (see `layout`)."""
     if not isinstance(tensor, torch.Tensor):
-        raise ValueError(f"{op}: {name} must be a torch.Tensor, got {type(tensor).__name__}")
+        raise UsageError(f"{op}: {name} must be a torch.Tensor, got {type(tensor).__name__}")
     if tensor.ndim not in allowed:
-        raise ValueError(
+        raise UsageError(
             f"{op}: {name} must have shape {layout}, got a {tensor.ndim}-D tensor of shape "
             f"{shape_of(tensor)}"
         )
@@ -62,7 +64,7 @@ def check_window_fits(
     """Raise when a kh x kw window does not fit inside the padded input."""
     padded = (in_hw[0] + 2 * padding[0], in_hw[1] + 2 * padding[1])
     if kernel[0] > padded[0] or kernel[1] > padded[1]:
-        raise ValueError(
+        raise UsageError(
             f"{op}: kernel {kernel[0]}x{kernel[1]} is larger than the padded input "
             f"{padded[0]}x{padded[1]} ({detail}, padding {padding}); "
             "use a smaller kernel or more padding"

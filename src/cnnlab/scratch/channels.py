@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from cnnlab.errors import UsageError
 from cnnlab.scratch._checks import check_ndim, check_window_fits, common_float_dtype, shape_of
 from cnnlab.scratch.conv import conv2d, corr2d_loop
 
@@ -13,7 +14,7 @@ def _check_channels(X, K, kernel_layout: str, op: str):
     check_ndim(K, (len(kernel_layout.split(",")),), "K", kernel_layout, op)
     c_in = K.shape[0] if K.ndim == 3 else K.shape[1]
     if X.shape[0] != c_in:
-        raise ValueError(
+        raise UsageError(
             f"{op}: X has {X.shape[0]} input channels (shape {shape_of(X)}) but K expects {c_in} "
             f"(shape {shape_of(K)}, laid out {kernel_layout})"
         )
@@ -49,7 +50,7 @@ def corr2d_multi_in_out_1x1(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     op = "corr2d_multi_in_out_1x1"
     _check_channels(X, K, "(C_out, C_in, 1, 1)", op)
     if K.shape[2:] != (1, 1):
-        raise ValueError(f"{op}: K must be (C_out, C_in, 1, 1), got shape {shape_of(K)}")
+        raise UsageError(f"{op}: K must be (C_out, C_in, 1, 1), got shape {shape_of(K)}")
     c_in, h, w = X.shape
     dtype = common_float_dtype(X, K)
     Y = K.reshape(K.shape[0], c_in).to(dtype) @ X.reshape(c_in, h * w).to(dtype)

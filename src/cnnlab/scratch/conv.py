@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cnnlab.errors import UsageError
 from cnnlab.scratch._checks import (
     as_pair,
     check_ndim,
@@ -25,7 +26,7 @@ def conv_output_shape(in_hw, kernel, padding=0, stride=1) -> tuple[int, int]:
     op = "conv_output_shape"
     size = as_pair(in_hw, "input size", op)
     if min(size) <= 0:
-        raise ValueError(f"{op}: input size must be positive, got {in_hw!r}")
+        raise UsageError(f"{op}: input size must be positive, got {in_hw!r}")
     kernel, padding = kernel_pair(kernel, op), padding_pair(padding, op)
     stride = stride_pair(stride, op)
     check_window_fits(size, kernel, padding, op, f"input {size[0]}x{size[1]}")
@@ -84,14 +85,14 @@ def _conv_arguments(X, K, bias, stride, padding, op: str):
     check_ndim(X, (4,), "X", "(N, C_in, H, W)", op)
     check_ndim(K, (4,), "K", "(C_out, C_in, kh, kw)", op)
     if X.shape[1] != K.shape[1]:
-        raise ValueError(
+        raise UsageError(
             f"{op}: X has {X.shape[1]} input channels (shape {shape_of(X)}) but K expects "
             f"{K.shape[1]} (shape {shape_of(K)}); K must be (C_out, C_in, kh, kw) with "
             "C_in = X.shape[1]"
         )
     if bias is not None and (not isinstance(bias, torch.Tensor) or shape_of(bias) != K.shape[:1]):
         got = shape_of(bias) if isinstance(bias, torch.Tensor) else type(bias).__name__
-        raise ValueError(
+        raise UsageError(
             f"{op}: bias must have shape ({K.shape[0]},), one per output channel, got {got}"
         )
     stride, padding = stride_pair(stride, op), padding_pair(padding, op)

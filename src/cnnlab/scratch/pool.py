@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from cnnlab.errors import UsageError
 from cnnlab.scratch._checks import (
     check_ndim,
     check_window_fits,
@@ -28,12 +29,12 @@ def _pool_arguments(X, pool_size, mode, stride, padding, op: str):
     """Check pool2d's arguments; return (window, stride, padding, output size) as pairs."""
     check_ndim(X, (2, 3, 4), "X", "(H, W), (C, H, W) or (N, C, H, W)", op)
     if mode not in MODES:
-        raise ValueError(f"{op}: mode must be 'max' or 'avg', got {mode!r}")
+        raise UsageError(f"{op}: mode must be 'max' or 'avg', got {mode!r}")
     window = kernel_pair(pool_size, op)
     stride = window if stride is None else stride_pair(stride, op)
     padding = padding_pair(padding, op)
     if padding[0] > window[0] // 2 or padding[1] > window[1] // 2:
-        raise ValueError(
+        raise UsageError(
             f"{op}: padding {padding} must be at most half the window {window} on each side "
             "(as in torch), so that every window holds at least one input value"
         )

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cnnlab.errors import MissingFileError, UsageError
+
 _TMP_SUFFIX = ".tmp"
 
 
@@ -57,23 +59,23 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     """Load a checkpoint with ``weights_only=True``; refuse pickled code, name corrupt files."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint file at {path}")
+        raise MissingFileError(f"no checkpoint file at {path}")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         lines = [line.strip() for line in str(exc).splitlines() if "unsupported" in line.lower()]
         reason = (lines or ["not a plain tensor/number/string container"])[0][:160]
-        raise ValueError(
+        raise UsageError(
             f"refused to load {path}: it needs arbitrary unpickling, which could run code, "
             f"so it was not executed ({reason}); load only checkpoints written by cnnlab"
         ) from None
     except Exception as exc:  # torch raises OSError, KeyError, EOFError or RuntimeError here
-        raise ValueError(
+        raise UsageError(
             f"checkpoint {path} is truncated or corrupt ({type(exc).__name__}: {exc}); "
             "use an earlier checkpoint such as best.pt or retrain"
         ) from None
     if not isinstance(state, dict) or "model" not in state:
-        raise ValueError(f"{path} is not a cnnlab checkpoint (no 'model' entry)")
+        raise UsageError(f"{path} is not a cnnlab checkpoint (no 'model' entry)")
     return state
 
 

@@ -9,20 +9,27 @@ import numpy as np
 import torch
 from torch import nn
 
+from cnnlab.errors import MissingFileError, UsageError
+
 
 @torch.no_grad()
-def confusion_matrix(model: nn.Module, loader, num_classes: int, tta_flip: bool = False
-                     ) -> torch.Tensor:
+def confusion_matrix(model: nn.Module, loader, num_classes: int, tta_flip: bool = False,
+                     runtime=None) -> torch.Tensor:
     """Counts C[i, j] of examples of true class i that ``model`` labels j (CPU int64).
 
-    ``tta_flip`` averages the outputs for each image and its mirror image, as training did.
+    ``tta_flip`` averages the outputs for each image and its mirror image, as training did;
+    ``runtime`` (a trainer Runtime) runs the model in the memory format and precision of training.
     """
+    from cnnlab.train.trainer import Runtime, forward
+
+    runtime = runtime or Runtime(tta_flip=tta_flip)
     model.eval()
+    device = next(model.parameters()).device
     counts = None
     for X, y in loader:
-        logits = model(X)
-        if tta_flip:
-            logits = (logits + model(X.flip(-1))) / 2
+        logits = forward(model, X, device, runtime).float()
+        if runtime.tta_flip:
+            logits = (logits + forward(model, X.flip(-1), device, runtime).float()) / 2
         pairs = y * num_classes + logits.argmax(dim=1)
         batch = torch.bincount(pairs, minlength=num_classes * num_classes)
         counts = batch if counts is None else counts + batch
@@ -42,7 +49,8 @@ def print_report(confusion: torch.Tensor, classes: list[str], title: str) -> Non
     total = int(confusion.sum())
     accuracy = float(confusion.diag().sum()) / total
     console = Console()
-    console.print(f"[bold]{title}[/bold]: test accuracy {accuracy:.2%} on {total:,} images")
+    console.print(f"[bold]{title}[/bold]: test accuracy {accuracy:.2%} on {total:,} images",
+                  soft_wrap=True)
     per_class = Table(title="per-class accuracy")
     per_class.add_column("class")
     per_class.add_column("accuracy", justify="right")
@@ -89,7 +97,7 @@ def load_image(path: str | Path, channels: int) -> torch.Tensor:
     try:
         return read_image(path, grayscale=channels == 1)
     except OSError as exc:  # Pillow's UnidentifiedImageError is an OSError
-        raise ValueError(f"cannot read {path} as an image ({exc})") from None
+        raise UsageError(f"cannot read {path} as an image ({exc})") from None
 
 
 @torch.no_grad()
@@ -100,7 +108,7 @@ def predict_images(model: nn.Module, data_config: dict, paths: list[str], top_k:
 
     missing = [path for path in paths if not Path(path).is_file()]
     if missing:
-        raise FileNotFoundError(f"no image file at {missing[0]}")
+        raise MissingFileError(f"no image file at {missing[0]}")
     transform = BatchTransform(data_config["image_size"], data_config["mean"], data_config["std"])
     device = next(model.parameters()).device
     model.eval()
@@ -109,3 +117,35 @@ def predict_images(model: nn.Module, data_config: dict, paths: list[str], top_k:
         probs = model(transform(images)).softmax(dim=1)[0]
         top = probs.topk(top_k)
         yield top.values.tolist(), top.indices.tolist()
+
+
+def evaluate_run(run: str | Path, device: torch.device, data_dir: str | None = None) -> Path:
+    """`cnnlab eval`: the run's model rebuilt from its record, measured on the test split as
+    training measured it; prints the report and returns the confusion-matrix PNG."""
+    from cnnlab.train.runs import data_from_record, load_trained
+    from cnnlab.train.trainer import Runtime
+
+    trained = load_trained(run, device)
+    data = data_from_record(trained.record["data"], data_dir).to(device)
+    runtime = Runtime.recorded(trained.config, device)
+    trained.model.to(memory_format=torch.channels_last if runtime.channels_last
+                     else torch.contiguous_format)
+    confusion = confusion_matrix(trained.model, data.test_dataloader(), data.num_classes,
+                                 runtime=runtime)
+    title = f"{trained.config.model} on the test set ({trained.path})"
+    print_report(confusion, data.classes, title=title)
+    return save_confusion_png(confusion, data.classes,
+                              trained.path.with_name(f"confusion-{trained.path.stem}.png"))
+
+
+def predict_run(run: str | Path, images: list[str], top_k: int, device: torch.device
+                ) -> list[list[tuple[str, float]]]:
+    """Top-k (class name, probability) for each image, with the run's model and conversion."""
+    from cnnlab.train.runs import load_trained
+
+    trained = load_trained(run, device)
+    classes = trained.record["data"]["classes"]
+    top_k = min(top_k, len(classes))
+    return [[(classes[i], p) for p, i in zip(probs, indices, strict=True)]
+            for probs, indices in predict_images(trained.model, trained.record["data"], images,
+                                                 top_k)]

@@ -7,9 +7,10 @@ benchmarks/RESULTS.md, with the commit and command of each run.
 
 from __future__ import annotations
 
-import argparse
 import difflib
 from dataclasses import dataclass
+
+from cnnlab.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -30,9 +31,13 @@ class TrainingRecipe:
     warmup: float = 0.0
     label_smoothing: float = 0.1
     augment: str = "flip"
-    channels_last: bool = True
-    amp: bool = False
+    channels_last: str = "auto"
+    amp: str = "auto"
     tta_flip: bool = True
+
+    def settings(self) -> dict:
+        """The recipe as training settings (a layer of `resolve_config`), its model included."""
+        return {"model": self.model, **{key: getattr(self, key) for key in TRAINING_OPTIONS}}
 
 
 MEASURED_FAST = "92.49% in 72.9 s (2-core CPU, idle machine; benchmarks/RESULTS.md)"
@@ -49,17 +54,17 @@ RECIPES = {recipe.name: recipe for recipe in (
         name="fast", model="compact-resnet-s",
         target=">= 92% test accuracy in <= 120 s on a 2-core CPU, from process start",
         measured=MEASURED_FAST,
-        epochs=5, batch_size=256, lr=0.2, amp=True),
+        epochs=5, batch_size=256, lr=0.2),
     TrainingRecipe(
         name="cpu-best", model="compact-resnet-m",
         target=">= 94% test accuracy in <= 30 min on a 2-core CPU",
         measured=MEASURED_CPU_BEST,
-        epochs=26, batch_size=256, lr=0.2, augment="crop,flip", amp=True),
+        epochs=26, batch_size=256, lr=0.2, augment="crop,flip"),
     TrainingRecipe(
         name="gpu-best", model="compact-resnet-l",
         target=">= 95.5% test accuracy in <= 2 min on one H100",
         measured="unmeasured: no GPU was available when it was made",
-        epochs=30, batch_size=512, lr=0.4, augment="crop,flip,erase", amp=True),
+        epochs=30, batch_size=512, lr=0.4, augment="crop,flip,erase"),
 )}
 """The recipes by name; `measured` quotes the run recorded in benchmarks/RESULTS.md."""
 
@@ -69,35 +74,16 @@ def get_recipe(name: str) -> TrainingRecipe:
     if name not in RECIPES:
         close = difflib.get_close_matches(name, list(RECIPES), n=2, cutoff=0.5)
         hint = f"did you mean {' or '.join(close)}? " if close else ""
-        raise ValueError(f"unknown recipe {name!r}; {hint}run `cnnlab recipes` to list them "
+        raise UsageError(f"unknown recipe {name!r}; {hint}run `cnnlab recipes` to list them "
                          f"({', '.join(RECIPES)})")
     return RECIPES[name]
-
-
-def apply_recipe(args: argparse.Namespace) -> TrainingRecipe:
-    """Fill the `cnnlab train` options the user left unset (None or off) from `args.recipe`.
-
-    Options given on the command line win, the model included: `--recipe fast resnet18` trains
-    resnet18 with the fast recipe's schedule. Switches the recipe turns on (channels_last, amp,
-    tta_flip) stay on.
-    """
-    recipe = get_recipe(args.recipe)
-    if getattr(args, "resume", None):
-        raise ValueError("--recipe starts a new run, but --resume continues one with its own "
-                         "settings; drop one of them")
-    if not args.model:
-        args.model = recipe.model
-    for option in TRAINING_OPTIONS:
-        if getattr(args, option, None) in (None, False):
-            setattr(args, option, getattr(recipe, option))
-    return recipe
 
 
 def describe(recipe: TrainingRecipe) -> str:
     """The recipe's training settings in one line."""
     r = recipe
-    switches = [name for name, on in (("channels_last", r.channels_last), ("amp", r.amp),
-                                      ("test-time flip", r.tta_flip)) if on]
+    switches = [f"channels_last {r.channels_last}", f"amp {r.amp}",
+                *(["test-time flip"] if r.tta_flip else [])]
     return (f"{r.epochs} epochs, batch {r.batch_size}, {r.optimizer} lr {r.lr:g} momentum "
             f"{r.momentum:g} weight decay {r.weight_decay:g}, {r.schedule} schedule, label "
             f"smoothing {r.label_smoothing:g}, augment {r.augment}, {', '.join(switches)}")

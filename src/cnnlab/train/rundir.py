@@ -15,6 +15,7 @@ import os
 import time
 from pathlib import Path
 
+from cnnlab.errors import MissingFileError, UsageError
 from cnnlab.train.checkpoint import remove_stale_temporaries
 
 CONFIG, METRICS, CURVES, RESULT = "config.json", "metrics.csv", "curves.png", "result.json"
@@ -43,7 +44,7 @@ class RunDir:
         """A new run directory; an existing non-empty folder is refused (use --resume)."""
         path = Path(path)
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
-            raise ValueError(
+            raise UsageError(
                 f"run directory {path} already exists and is not empty; "
                 f"pass --resume {path} to continue it or choose another --out"
             )
@@ -55,7 +56,7 @@ class RunDir:
         """An existing run directory to continue or inspect."""
         path = Path(path)
         if not (path / CONFIG).is_file():
-            raise FileNotFoundError(f"no run at {path} (expected {path / CONFIG}); see `runs/`")
+            raise MissingFileError(f"no run at {path} (expected {path / CONFIG}); see `runs/`")
         remove_stale_temporaries(path)
         return cls(path)
 

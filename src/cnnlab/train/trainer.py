@@ -7,6 +7,7 @@ device and reads them back only every few steps, so the accelerator never waits 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import platform
 import time
@@ -17,15 +18,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnlab.errors import TrainingDiverged
+from cnnlab.errors import TrainingDiverged, UsageError
+from cnnlab.models.spec import ModelSpec
 from cnnlab.train import distributed
 from cnnlab.train.allocator import retain_freed_memory
 from cnnlab.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from cnnlab.train.config import TrainConfig, seed_recipe_layer, setting_names
 from cnnlab.train.progress import EpochProgress
 from cnnlab.train.rundir import BEST, LAST, RunDir
 
 OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
-SCHEDULES = ("none", "cosine", "onecycle")
 FUSED_DEVICES = ("cpu", "cuda")
 
 
@@ -106,11 +108,11 @@ def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
+        raise UsageError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} asked for but no CUDA GPU is visible; use --device cpu")
+        raise UsageError(f"device {name!r} asked for but no CUDA GPU is visible; use --device cpu")
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device {name!r} asked for but MPS is not available; use --device cpu")
+        raise UsageError(f"device {name!r} asked for but MPS is not available; use --device cpu")
     if device.type == "cuda" and device.index is None:
         return torch.device("cuda", local_rank)
     return device
@@ -123,57 +125,105 @@ def _versions() -> dict:
             "python": platform.python_version()}
 
 
+@dataclass(frozen=True)
+class Runtime:
+    """How steps run on this machine, once the ``auto`` settings are decided."""
+
+    amp: bool = False
+    amp_dtype: torch.dtype = torch.bfloat16
+    channels_last: bool = False
+    tta_flip: bool = False
+
+    @classmethod
+    def from_config(cls, config: TrainConfig, device: torch.device) -> Runtime:
+        """The explicit switches of `config`; ``auto`` counts as off (see `decide_runtime`)."""
+        dtype = torch.bfloat16 if device.type == "cpu" else torch.float16
+        return cls(config.amp == "on", dtype, config.channels_last == "on", config.tta_flip)
+
+    @classmethod
+    def recorded(cls, config: TrainConfig, device: torch.device) -> Runtime:
+        """The runtime a run trained with: its switches and the decisions it recorded."""
+        runtime = cls.from_config(config, device)
+        decided = {key: value.get("enabled") for key, value in config.decisions.items()}
+        if "amp_dtype" in config.decisions.get("amp", {}):
+            runtime = dataclasses.replace(
+                runtime, amp_dtype=getattr(torch, config.decisions["amp"]["amp_dtype"]))
+        return dataclasses.replace(runtime, amp=decided.get("amp", runtime.amp),
+                                   channels_last=decided.get("channels_last",
+                                                             runtime.channels_last))
+
+
+def _convenience(settings: dict) -> dict:
+    """Keyword spellings of the Python API: ``max_epochs`` for epochs, booleans for switches."""
+    settings = dict(settings)
+    if "max_epochs" in settings:
+        settings["epochs"] = settings.pop("max_epochs")
+    for switch in ("amp", "channels_last"):
+        if isinstance(settings.get(switch), bool):
+            settings[switch] = "on" if settings[switch] else "off"
+    if settings.get("schedule") is None and "schedule" in settings:
+        settings["schedule"] = "none"
+    if "augment" in settings and settings["augment"] is None:
+        settings["augment"] = "none"
+    unknown = sorted(set(settings) - set(setting_names()))
+    if unknown:
+        raise UsageError(f"Trainer got unknown settings {', '.join(unknown)}; known: "
+                         f"max_epochs, {', '.join(setting_names())}")
+    return settings
+
+
 class Trainer:
     """Fits a model made by ``create_model`` to a data module and evaluates it.
 
-    ``lr=None`` takes the model's seed recipe (SPEC §4). ``schedule`` is None, "cosine" or
-    "onecycle", stepped per batch after ``warmup`` epochs of linear warm-up. ``tta_flip``
-    evaluates on each image and its mirror image and averages the two outputs.
+    Takes a :class:`TrainConfig`, or its settings as keyword arguments (``max_epochs`` is
+    ``epochs``). Settings left at None (``lr``, ``epochs``) come from the model's seed recipe
+    (SPEC §4). ``schedule`` is "none", "cosine" or "onecycle", stepped per batch after
+    ``warmup`` epochs of linear warm-up. ``tta_flip`` evaluates on each image and its mirror
+    image and averages the two outputs.
     """
 
-    def __init__(self, max_epochs=10, optimizer="sgd", lr=None, momentum=0.0, weight_decay=0.0,
-                 schedule=None, warmup=0.0, label_smoothing=0.0, grad_clip=None, device="auto",
-                 amp=False, channels_last=False, compile=False, seed=0, checkpoint_every=None,
-                 tta_flip=False, progress=True):
-        schedule = "none" if schedule is None else schedule
-        _check(isinstance(max_epochs, int) and max_epochs > 0, "max_epochs", max_epochs,
-               "a positive integer")
-        _check(optimizer in OPTIMIZERS, "optimizer", optimizer, f"one of {sorted(OPTIMIZERS)}")
-        _check(lr is None or lr > 0, "lr", lr, "a positive number or None for the model's recipe")
-        _check(momentum >= 0 and weight_decay >= 0, "momentum/weight_decay",
-               (momentum, weight_decay), "zero or more")
-        _check(schedule in SCHEDULES, "schedule", schedule, f"one of {SCHEDULES} or None")
-        _check(0 <= warmup < max_epochs, "warmup", warmup, f"0 <= warmup < max_epochs={max_epochs}")
-        _check(0 <= label_smoothing < 1, "label_smoothing", label_smoothing, "in [0, 1)")
-        _check(grad_clip is None or grad_clip > 0, "grad_clip", grad_clip, "positive or None")
-        _check(checkpoint_every is None or checkpoint_every > 0, "checkpoint_every",
-               checkpoint_every, "a positive number of steps or None")
-        self.max_epochs, self.optimizer, self.lr = max_epochs, optimizer, lr
-        self.momentum, self.weight_decay = momentum, weight_decay
-        self.schedule, self.warmup, self.label_smoothing = schedule, warmup, label_smoothing
-        self.grad_clip, self.device, self.amp = grad_clip, device, amp
-        self.channels_last, self.compile, self.seed = channels_last, compile, seed
-        self.checkpoint_every, self.tta_flip, self.progress = checkpoint_every, tta_flip, progress
+    def __init__(self, config: TrainConfig | None = None, *, progress: bool = True, **settings):
+        base = config if config is not None else TrainConfig()
+        self.config = base.replace(**_convenience(settings)) if settings else base
+        self.progress = progress
+        self.runtime: Runtime | None = None
 
-    def config(self) -> dict:
-        """The constructor arguments, JSON-able, so ``Trainer(**config)`` repeats the run."""
-        keys = ("max_epochs", "optimizer", "lr", "momentum", "weight_decay", "schedule", "warmup",
-                "label_smoothing", "grad_clip", "device", "amp", "channels_last", "compile",
-                "seed", "checkpoint_every", "tta_flip")
-        return {key: getattr(self, key) for key in keys}
+    @property
+    def max_epochs(self) -> int | None:
+        return self.config.epochs
+
+    def resolved(self, model: nn.Module, data) -> TrainConfig:
+        """The configuration of fitting `model` to `data`: its spec, the data's settings, and
+        the model's seed recipe for the settings left at None."""
+        spec = getattr(model, "cnnlab_spec", None)
+        c = self.config
+        changes = {"model": str(ModelSpec.parse(spec).design) if spec else c.model}
+        if c.lr is None or c.epochs is None:
+            if spec is None:
+                raise UsageError("lr=None takes the model's recipe, but this model was not made "
+                                 "by cnnlab.create_model; pass lr=<a learning rate>")
+            seed = seed_recipe_layer(spec)
+            changes.update({key: seed[key] for key in ("lr", "epochs")
+                            if getattr(c, key) is None})
+        described = data.describe()
+        changes.update({key: described[key] for key in ("batch_size", "subset", "val_fraction")
+                        if key in described})
+        changes["augment"] = described.get("augment") or "none"
+        changes["resize"] = data.image_size
+        return c.replace(**changes)
 
     # --- fit -------------------------------------------------------------------------------------
 
     def fit(self, model: nn.Module, data, out=None, resume: bool = False) -> History:
-        """Train ``model`` on ``data`` for ``max_epochs``; return the per-epoch history.
+        """Train ``model`` on ``data`` for the configured epochs; return the per-epoch history.
 
         With ``out`` (a folder) the run's files are written there; ``resume=True`` continues the
         run in ``out`` from its ``last.pt``. Raises :class:`TrainingDiverged` on a non-finite loss.
         """
         if resume and out is None:
-            raise ValueError("resume=True needs out=<the run directory to continue>")
-        lr = self.lr if self.lr is not None else _recipe_lr(model)
-        device = resolve_device(self.device, distributed.local_rank())
+            raise UsageError("resume=True needs out=<the run directory to continue>")
+        config = self.resolved(model, data)
+        device = resolve_device(config.device, distributed.local_rank())
         if device.type == "cpu":
             retain_freed_memory()
         ctx = distributed.init_from_env(device)
@@ -181,7 +231,8 @@ class Trainer:
         try:
             if ctx.is_main and out is not None:
                 run = RunDir.open(out) if resume else RunDir.create(out)
-            s = _Session(self, model, data, device, ctx, lr, run)
+            config, self.runtime = decide_runtime(config, model, data, device)
+            s = _Session(self, config, model, data, device, ctx, run)
             if resume:
                 s.resume_from(Path(out) / LAST)
             history = s.run()
@@ -202,57 +253,63 @@ class Trainer:
         was_training = model.training
         model.eval()
         device = next(model.parameters()).device
+        runtime = self.runtime or Runtime.from_config(self.config, device)
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), dtype=torch.int64, device=device)
         count = 0
         for X, y in loader:
-            logits = self._forward(model, X, device).float()
-            if self.tta_flip:
-                logits = (logits + self._forward(model, X.flip(-1), device).float()) / 2
+            logits = forward(model, X, device, runtime).float()
+            if runtime.tta_flip:
+                logits = (logits + forward(model, X.flip(-1), device, runtime).float()) / 2
             loss_sum += F.cross_entropy(logits, y, reduction="sum")
             correct += (logits.argmax(dim=1) == y).sum()
             count += y.shape[0]
         model.train(was_training)
         loss_sum, correct, count = _global_sums([loss_sum.item(), correct.item(), count], device)
         if count == 0:
-            raise ValueError("cannot evaluate on an empty loader")
+            raise UsageError("cannot evaluate on an empty loader")
         return loss_sum / count, correct / count
 
-    def _forward(self, model: nn.Module, X: torch.Tensor, device: torch.device) -> torch.Tensor:
-        if self.channels_last:
-            X = X.contiguous(memory_format=torch.channels_last)
-        dtype = torch.bfloat16 if device.type == "cpu" else torch.float16
-        with torch.autocast(device.type, dtype=dtype, enabled=self.amp):
-            return model(X)
+
+def forward(model: nn.Module, X: torch.Tensor, device: torch.device,
+            runtime: Runtime) -> torch.Tensor:
+    """The model's output on a batch, in the runtime's memory format and precision."""
+    if runtime.channels_last:
+        X = X.contiguous(memory_format=torch.channels_last)
+    with torch.autocast(device.type, dtype=runtime.amp_dtype, enabled=runtime.amp):
+        return model(X)
 
 
-def _check(ok: bool, name: str, value, allowed: str) -> None:
-    if not ok:
-        raise ValueError(f"Trainer {name}={value!r} is not allowed; use {allowed}")
-
-
-def _recipe_lr(model: nn.Module) -> float:
-    """The learning rate of the model's seed recipe (needs a model made by ``create_model``)."""
-    name = getattr(model, "cnnlab_name", None)
-    if name is None:
-        raise ValueError("lr=None takes the model's recipe, but this model was not made by "
-                         "cnnlab.create_model; pass lr=<a learning rate>")
+def decide_runtime(config: TrainConfig, model: nn.Module, data, device: torch.device
+                   ) -> tuple[TrainConfig, Runtime]:
+    """Turn the ``auto`` switches into decisions for this model and machine, with reasons."""
     from cnnlab.models import model_info
 
-    return model_info(name).recipe.lr
+    runtime = Runtime.from_config(config, device)
+    decisions = {}
+    if config.channels_last == "auto":
+        name = ModelSpec.parse(config.model).name
+        wins = model_info(name).recipe.channels_last
+        runtime = dataclasses.replace(runtime, channels_last=wins)
+        decisions["channels_last"] = {"enabled": wins, "reason": "measured faster for this model "
+                                      "(benchmarks/RESULTS.md)" if wins else "not measured faster"}
+    if config.amp == "auto":
+        decisions["amp"] = {"enabled": False, "reason": "automatic mixed precision is decided "
+                            "per processor; off until measured"}
+    return config.replace(decisions=decisions), runtime
 
 
-def _model_config(model: nn.Module, data) -> dict:
-    """The ``create_model`` arguments that rebuild ``model`` (name, shape, input size if sized)."""
-    name = getattr(model, "cnnlab_name", None)
-    if name is None:
+def model_record(model: nn.Module, data) -> dict:
+    """What rebuilds ``model``: its spec and the arguments that fit it to the data."""
+    spec = getattr(model, "cnnlab_spec", None)
+    if spec is None:
         return {"name": type(model).__name__}
-    from cnnlab.models import model_info
-
-    config = {"name": name, "num_classes": data.num_classes, "in_channels": data.in_channels}
-    if model_info(name).sized:
-        config["input_size"] = model.input_size
-    return config
+    spec = ModelSpec.parse(spec)
+    record = {"name": spec.name, "spec": str(spec.design), "num_classes": data.num_classes,
+              "in_channels": data.in_channels}
+    if hasattr(model, "input_size"):
+        record["input_size"] = model.input_size
+    return record
 
 
 def _global_sums(values: list[float], device: torch.device) -> list[float]:
@@ -281,19 +338,20 @@ class _Session:
 
     SYNC_STEPS = 50
 
-    def __init__(self, trainer: Trainer, model, data, device, ctx, lr, run):
-        self.t, self.device, self.ctx, self.lr, self.rundir = trainer, device, ctx, lr, run
-        torch.manual_seed(trainer.seed)
+    def __init__(self, trainer: Trainer, config: TrainConfig, model, data, device, ctx, run):
+        self.t, self.c, self.runtime = trainer, config, trainer.runtime
+        self.device, self.ctx, self.lr, self.rundir = device, ctx, config.lr, run
+        torch.manual_seed(config.seed)
         if ctx.enabled:
             data.shard(ctx.rank, ctx.world_size)
         self.data = data.to(device)
-        memory_format = torch.channels_last if trainer.channels_last else torch.preserve_format
+        memory_format = torch.channels_last if self.runtime.channels_last else torch.preserve_format
         self.model = model.to(device, memory_format=memory_format)
         self.train_model = self.model
         if ctx.enabled:
             ids = [device.index] if device.type == "cuda" else None
             self.train_model = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
-        if trainer.compile:
+        if config.compile:
             self.train_model = torch.compile(self.train_model)
         self.train_loader = data.train_dataloader()
         self.val_loader = data.val_dataloader()
@@ -303,35 +361,35 @@ class _Session:
         self.sync_every = max(1, min(self.SYNC_STEPS, self.steps_per_epoch // 20))
         self.optimizer = self._make_optimizer()
         self.scheduler = self._make_scheduler()
-        use_scaler = trainer.amp and device.type == "cuda"  # float16 needs loss scaling
+        use_scaler = self.runtime.amp and self.runtime.amp_dtype == torch.float16
         self.scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
-        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=trainer.label_smoothing)
+        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
         self.pos = _Position()
         self.history = History()
         self.config = self._run_config(data)
-        self.progress = EpochProgress(trainer.max_epochs, enabled=trainer.progress and ctx.is_main)
+        self.progress = EpochProgress(config.epochs, enabled=trainer.progress and ctx.is_main)
         if run is not None:
             run.write_config(self.config)
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
-        t = self.t
-        return make_optimizer(self.model, t.optimizer, self.lr, t.momentum, t.weight_decay)
+        c = self.c
+        return make_optimizer(self.model, c.optimizer, self.lr, c.momentum, c.weight_decay)
 
     def _make_scheduler(self) -> torch.optim.lr_scheduler.LambdaLR:
-        total = self.t.max_epochs * self.steps_per_epoch
-        warmup = round(self.t.warmup * self.steps_per_epoch)
-        schedule = self.t.schedule
+        total = self.c.epochs * self.steps_per_epoch
+        warmup = round(self.c.warmup * self.steps_per_epoch)
+        schedule = self.c.schedule
         return torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: _lr_factor(step, total, warmup, schedule))
 
     def _run_config(self, data) -> dict:
         """Everything needed to repeat the run or rebuild its model and input conversion."""
         return {
-            "model": _model_config(self.model, data),
+            "model": model_record(self.model, data),
             "data": {"args": data.describe(), "classes": list(data.classes),
                      "image_size": data.image_size, "in_channels": data.in_channels,
                      "mean": list(data.mean), "std": list(data.std)},
-            "trainer": {**self.t.config(), "lr": self.lr},
+            "train": self.c.to_dict(),
             "world_size": self.ctx.world_size,
             "versions": _versions(),
         }
@@ -376,7 +434,7 @@ class _Session:
     # --- the loop --------------------------------------------------------------------------------
 
     def run(self) -> History:
-        for epoch in range(self.pos.epoch, self.t.max_epochs):
+        for epoch in range(self.pos.epoch, self.c.epochs):
             try:
                 self.train_epoch(epoch)
             except _Diverged as exc:
@@ -401,7 +459,8 @@ class _Session:
             correct += (logits.argmax(dim=1) == y).sum()
             self.pos.step += 1
             self.pos.global_step += 1
-            due = self.t.checkpoint_every and self.pos.global_step % self.t.checkpoint_every == 0
+            every = self.c.checkpoint_every
+            due = every and self.pos.global_step % every == 0
             if due or self.pos.step % self.sync_every == 0 or self.pos.step == self.steps_per_epoch:
                 self._sync(epoch, losses, sizes, lrs, correct)
                 self.pos.seconds = time.perf_counter() - started
@@ -415,13 +474,13 @@ class _Session:
 
     def step(self, X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One minibatch: forward, loss, backward, (clip), optimiser and schedule step."""
-        logits = self.t._forward(self.train_model, X, self.device)
+        logits = forward(self.train_model, X, self.device, self.runtime)
         loss = self.loss_fn(logits.float(), y)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
-        if self.t.grad_clip:
+        if self.c.grad_clip:
             self.scaler.unscale_(self.optimizer)
-            nn.utils.clip_grad_norm_(self.model.parameters(), self.t.grad_clip)
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.c.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
@@ -483,7 +542,8 @@ class _Session:
         })
 
     def _write_result(self, result: dict) -> None:
-        result = {"model": self.config["model"]["name"], **result}
+        record = self.config["model"]
+        result = {"model": record.get("spec", record["name"]), **result}
         self.history.result = result
         if self.rundir is not None:
             self.rundir.write_result({**result, "run": str(self.rundir.path)})

@@ -1,0 +1,175 @@
+"""Runs as the command line sees them: start one from a TrainConfig, resume one, rebuild one.
+
+A run records its model spec and its whole TrainConfig in ``config.json`` and in every
+checkpoint; `eval`, `predict` and ``--resume`` rebuild the model from that record, never from the
+name alone. Runs written before specs existed record only the model's name: they read as its
+default spec.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from cnnlab.errors import MissingFileError, UsageError
+from cnnlab.train.checkpoint import load_checkpoint
+from cnnlab.train.config import TrainConfig
+from cnnlab.train.rundir import LAST, RunDir, default_run_path
+from cnnlab.train.trainer import History, Trainer
+
+RESUMABLE = ("epochs", "device")
+"""Training settings that may change when a run is resumed; the rest come from its record."""
+
+
+def make_data(config: TrainConfig):
+    """The data module a configuration trains on (Fashion-MNIST or an image folder)."""
+    common = {"batch_size": config.batch_size, "val_fraction": config.val_fraction,
+              "augment": None if config.augment == "none" else config.augment,
+              "seed": config.seed, "subset": config.subset}
+    if config.data == "fashion-mnist":
+        from cnnlab.data import FashionMNIST
+
+        return FashionMNIST(resize=config.resize, root=config.data_dir, **common)
+    from cnnlab.data import ImageFolder
+
+    return ImageFolder(config.data, size=config.resize, **common)
+
+
+def build_model(config: TrainConfig, data) -> nn.Module:
+    """The configuration's model, fitted to the data's classes, channels and side."""
+    from cnnlab.models.build import build_for_input
+
+    torch.manual_seed(config.seed)
+    return build_for_input(config.model, (data.in_channels, data.image_size, data.image_size),
+                           num_classes=data.num_classes)
+
+
+def start_run(config: TrainConfig, out: str | Path | None = None,
+              progress: bool = True) -> tuple[History, Path]:
+    """Train a new run of `config` into `out` (default ``runs/<model>-<time>``)."""
+    data = make_data(config)
+    model = build_model(config, data)
+    out = Path(out) if out is not None else default_run_path(model.cnnlab_name)
+    history = Trainer(config, progress=progress).fit(model, data, out=out)
+    return history, out
+
+
+def resume_run(run: str | Path, progress: bool = True, data_dir: str | None = None,
+               **changes) -> History:
+    """Continue the run in `run` from its ``last.pt``; only `epochs` and `device` may change."""
+    fixed = sorted(set(changes) - set(RESUMABLE))
+    if fixed:
+        raise UsageError(f"--resume continues a run with its own settings; "
+                         f"{', '.join(fixed)} cannot change on a live run (only "
+                         f"{', '.join(RESUMABLE)} can)")
+    record = RunDir.open(run).read_config()
+    config = recorded_config(record, Path(run) / "config.json")
+    config = config.replace(**{k: v for k, v in changes.items() if v is not None})
+    data = data_from_record(record["data"], data_dir)
+    model = model_from_record(record["model"], Path(run) / "config.json")
+    return Trainer(config, progress=progress).fit(model, data, out=run, resume=True)
+
+
+def recorded_config(record: dict, source: Path) -> TrainConfig:
+    """The TrainConfig a run recorded (``train``), or rebuilt from an older ``trainer`` entry."""
+    if "train" in record:
+        return TrainConfig.from_dict(record["train"], source=str(source))
+    old = dict(record.get("trainer", {}))
+    old.pop("progress", None)
+    changes = {"epochs": old.pop("max_epochs", None)}
+    for switch in ("amp", "channels_last"):
+        if switch in old:
+            changes[switch] = "on" if old.pop(switch) else "off"
+    changes["schedule"] = old.pop("schedule", None) or "none"
+    description = record.get("data", {}).get("args", {})
+    changes.update({key: description[key] for key in ("batch_size", "subset", "val_fraction")
+                    if description.get(key) is not None})
+    changes["augment"] = description.get("augment") or "none"
+    changes["resize"] = record.get("data", {}).get("image_size")
+    changes["model"] = model_spec(record["model"])
+    return TrainConfig.from_dict({**old, **changes}, source=str(source))
+
+
+def data_from_record(record: dict, data_dir: str | None = None):
+    """The data module a run trained on, rebuilt from its record (Fashion-MNIST may move)."""
+    from cnnlab.data import FashionMNIST, from_description
+
+    description = dict(record["args"])
+    if data_dir is not None and description["kind"] == FashionMNIST.kind:
+        description["root"] = data_dir
+    return from_description(description)
+
+
+def model_spec(record: dict) -> str:
+    """The spec a run recorded; older runs recorded only the name, which is its default spec."""
+    return record.get("spec") or record["name"]
+
+
+def model_from_record(record: dict, source: Path | str = "config.json") -> nn.Module:
+    """A fresh model with a run's architecture: its spec, fitted to the recorded data shape."""
+    from cnnlab.models import create_model
+
+    if "name" not in record:
+        raise UsageError(f"{source} names no model; was it written by `cnnlab train`?")
+    shape = {key: record[key] for key in ("num_classes", "in_channels", "input_size")
+             if key in record}
+    return create_model(model_spec(record), **shape)
+
+
+def checkpoint_path(run: str | Path) -> Path:
+    """A checkpoint file, or a run directory's ``last.pt``."""
+    path = Path(run)
+    if path.is_dir():
+        path = path / LAST
+    if not path.is_file():
+        raise MissingFileError(f"no run or checkpoint at {run} (expected a run directory "
+                               f"with {LAST}, or a .pt file)")
+    return path
+
+
+def load_weights(model: nn.Module, weights: dict, source: Path) -> None:
+    """Load `weights` into `model`; names and shapes that do not fit are one UsageError."""
+    own = model.state_dict()
+    missing = [key for key in own if key not in weights]
+    unexpected = [key for key in weights if key not in own]
+    reshaped = [f"{key} {tuple(weights[key].shape)} vs {tuple(own[key].shape)}"
+                for key in own if key in weights and weights[key].shape != own[key].shape]
+    problems = ([f"missing {', '.join(missing[:3])}"] if missing else []) + \
+               ([f"unexpected {', '.join(unexpected[:3])}"] if unexpected else []) + \
+               ([f"shape {', '.join(reshaped[:3])}"] if reshaped else [])
+    if problems:
+        raise UsageError(f"the weights in {source} do not fit the model its record describes "
+                         f"({'; '.join(problems)}); it is a foreign or edited checkpoint")
+    model.load_state_dict(weights)
+
+
+@dataclass
+class TrainedRun:
+    """A trained model rebuilt from its run: the model, its run record and checkpoint file."""
+
+    model: nn.Module
+    record: dict
+    path: Path
+
+    @property
+    def config(self) -> TrainConfig:
+        return recorded_config(self.record, self.path)
+
+    def __iter__(self):
+        """Unpacks as ``model, record, path``."""
+        return iter((self.model, self.record, self.path))
+
+
+def load_trained(run: str | Path, device: torch.device | str = "cpu") -> TrainedRun:
+    """The trained model of a run directory or checkpoint, in evaluation mode on `device`."""
+    path = checkpoint_path(run)
+    state = load_checkpoint(path)
+    record = state.get("config")
+    if not record:
+        raise UsageError(f"{path} holds no run config; was it written by `cnnlab train`?")
+    model = model_from_record(record["model"], path)
+    load_weights(model, state["model"], path)
+    return TrainedRun(model.to(device).eval(), record, path)
