@@ -12,6 +12,8 @@ _EXPORTS = {
     "list_models": "cnnlab.models",
     "summary": "cnnlab.analysis",
     "Trainer": "cnnlab.train",
+    "TrainConfig": "cnnlab.train",
+    "ModelSpec": "cnnlab.models.spec",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -94,3 +94,25 @@ def test_min_side():
     # -> 3 -> 1, while 64 -> 14 -> 6 -> 2 -> nothing.
     assert min_side("alexnet") == 65
     assert min_side("resnet18") == 1  # padded convolutions and global pooling take any size
+
+
+def test_summary_and_compare_take_specs_with_the_imagenet_configuration(capsys):
+    code, out, _ = run(capsys, "summary", "resnet50:config=imagenet")
+    assert code == 0 and "25,557,032" in out and "3x224x224" in out
+    code, out, _ = run(capsys, "compare", "resnet18:config=imagenet", "vgg11:config=imagenet")
+    assert code == 0
+    assert "11,689,512" in out and "132,863,336" in out
+    code, out, _ = run(capsys, "summary", "nin:num_1x1=1,head=fc")
+    assert code == 0 and "nin:num_1x1=1,head=fc on 1x1x224x224" in out
+
+
+def test_models_name_lists_its_options_with_defaults_and_values(capsys):
+    code, out, _ = run(capsys, "models", "lenet")
+    assert code == 0
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[3:] if line.strip()}
+    assert rows["activation"][0] == "sigmoid" and "relu" in " ".join(rows["activation"])
+    assert rows["pool"][0] == "avg" and rows["input_size"][0] == "28"
+    code, out, _ = run(capsys, "models", "--all-options")
+    assert code == 0
+    assert all(f"{name} (" in out for name in list_models())
+    assert "set options with a spec such as lenet:norm=batch" in out

@@ -84,7 +84,7 @@ def test_nin_fully_connected_head():
     model = create_model("nin", head="fc", input_size=128)
     assert isinstance(model[-1], nn.Linear) and model[-1].in_features == 10 * 2 * 2
     assert model(torch.randn(2, 1, 128, 128)).shape == (2, 10)
-    with pytest.raises(ValueError, match="unknown NiN head 'max'"):
+    with pytest.raises(ValueError, match=r"head\W+max\W.*gap"):
         create_model("nin", head="max")
 
 
@@ -114,7 +114,7 @@ def test_preactivation_blocks_start_with_batch_norm():
 
 
 def test_resnet_options_are_checked():
-    with pytest.raises(ValueError, match="unknown ResNet block 'wide'"):
+    with pytest.raises(ValueError, match=r"block\W+wide\W.*basic"):
         create_model("resnet18", block="wide")
     with pytest.raises(ValueError, match="one positive block count per width"):
         create_model("resnet18", layers=(2, 2))

@@ -45,7 +45,7 @@ def test_imagenet_configuration_from_a_spec():
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("lenet:foo=1", r"has no option 'foo'; its options \(with defaults\) are: .*activation=sigmoid"),
+    ("lenet:foo=1", r"no option 'foo'; its options \(with defaults\) are: .*activation=sigmoid"),
     ("lenet:activation=tanh", r"activation=tanh is not allowed; use one of sigmoid\|relu"),
     ("alexnet:dropout=lots", "dropout=lots is not valid"),
     ("lenet:padding=1.5", "padding=1.5 is not valid"),

@@ -7,13 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from cnnlab.train.checkpoint import (
-    load_checkpoint,
-    remove_stale_temporaries,
-    rng_state,
-    save_checkpoint,
-    set_rng_state,
-)
+from cnnlab.files import remove_stale_temporaries
+from cnnlab.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 
 
 class _RunsCode:

@@ -32,6 +32,7 @@ from cnnlab.errors import UsageError
 from cnnlab.train.allocator import retain_freed_memory
 
 MODES = ("train", "infer")
+RUNTIMES = ("torch", "onnxruntime")
 NUM_CLASSES = 10
 MIB = 2**20
 
@@ -43,6 +44,7 @@ class BenchOptions:
     `amp` autocasts to bfloat16 (on CPUs and GPUs alike, so no gradient scaler is needed).
     Training steps use the trainer's optimiser (fused SGD with momentum), or with
     `plain_optimizer` PyTorch's default SGD, as code written without cnnlab would.
+    `runtime="onnxruntime"` times inference of the model exported to ONNX, in ONNX Runtime.
     """
 
     mode: str = "train"
@@ -53,10 +55,22 @@ class BenchOptions:
     plain_optimizer: bool = False
     warmup: int = 3
     steps: int = 10
+    runtime: str = "torch"
 
     def __post_init__(self):
         if self.mode not in MODES:
             raise UsageError(f"bench mode {self.mode!r} is unknown; use 'train' or 'infer'")
+        if self.runtime not in RUNTIMES:
+            raise UsageError(f"bench runtime {self.runtime!r} is unknown; use torch or onnxruntime")
+        if self.runtime == "onnxruntime":
+            eager_only = [flag for flag, on in (("--channels-last", self.channels_last),
+                                                ("--compile", self.compile), ("--amp", self.amp),
+                                                (f"--device {self.device}", self.device != "cpu"))
+                          if on]
+            if self.mode != "infer" or eager_only:
+                without = f" and without {', '.join(eager_only)}" if eager_only else ""
+                raise UsageError("--runtime onnxruntime times float32 inference on the CPU; use "
+                                 f"it with --mode infer{without}")
         if self.warmup < 0 or self.steps < 1:
             raise UsageError(f"bench needs warmup >= 0 and steps >= 1, got warmup={self.warmup}, "
                              f"steps={self.steps}")
@@ -65,7 +79,8 @@ class BenchOptions:
         """A short description such as 'train, cpu, channels_last, bf16'."""
         flags = [name for name, on in (("channels_last", self.channels_last),
                                        ("compile", self.compile), ("bf16", self.amp)) if on]
-        return ", ".join([self.mode, self.device, *flags])
+        runtime = ["onnxruntime"] if self.runtime == "onnxruntime" else []
+        return ", ".join([self.mode, self.device, *runtime, *flags])
 
 
 @dataclass(frozen=True)
@@ -87,8 +102,15 @@ def prepare(model: nn.Module, options: BenchOptions) -> nn.Module:
     return torch.compile(model, dynamic=False) if options.compile else model
 
 
-def make_step(model: nn.Module, options: BenchOptions):
-    """A function `step(X, y)` running one training or inference step of `model`."""
+def make_step(model: nn.Module, options: BenchOptions, input_shape: tuple[int, ...] = ()):
+    """A function `step(X, y)` running one training or inference step of `model`.
+
+    The ONNX Runtime step exports the model first, for inputs of `input_shape` (C, H, W).
+    """
+    if options.runtime == "onnxruntime":
+        from cnnlab.export.runtime import onnxruntime_step
+
+        return onnxruntime_step(model, input_shape)
     autocast = torch.autocast(torch.device(options.device).type, dtype=torch.bfloat16,
                               enabled=options.amp)
     if options.mode == "infer":
@@ -168,7 +190,7 @@ def measure(model: nn.Module, batch_shape: tuple[int, ...], num_classes: int,
     device = torch.device(options.device)
     if device.type == "cpu":
         retain_freed_memory()
-    step = make_step(model, options)
+    step = make_step(model, options, batch_shape[1:])
     step(*random_batch((2, *batch_shape[1:]), num_classes, options))
     batch = random_batch(batch_shape, num_classes, options)
     _synchronize(device)

@@ -40,6 +40,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--compile", action="store_true")
     p.add_argument("--amp", action="store_true")
+    p.add_argument("--runtime", choices=["torch", "onnxruntime"], default="torch",
+                   help="onnxruntime: infer with the model exported to ONNX (cnnlab[export])")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps per batch size")
     p.add_argument("--steps", type=positive_int, default=10, help="timed steps per batch size")
     p.add_argument("--out", help="where to write the PNG (default bench-<model>.png)")
@@ -93,7 +95,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     options = BenchOptions(mode=args.mode, device=str(resolve_device(args.device)),
                            channels_last=args.channels_last, compile=args.compile, amp=args.amp,
-                           warmup=args.warmup, steps=args.steps)
+                           warmup=args.warmup, steps=args.steps, runtime=args.runtime)
     shape = input_chw(args.model, args.input)
     rows = bench(args.model, args.batch_sizes, shape, options)
     print_table(args.model, shape, options, rows)

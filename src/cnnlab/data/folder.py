@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from PIL import Image
 from cnnlab.data.loader import DataModule, check_fraction, split_indices
 from cnnlab.data.sources import cache_dir
 from cnnlab.errors import MissingFileError, UsageError
+from cnnlab.files import atomic_write
 
 SUFFIXES = {".png", ".jpg", ".jpeg"}
 GREY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
@@ -95,18 +94,38 @@ def decode(files: list[tuple[Path, int]], size: int, grayscale: bool | None) -> 
             "grayscale": grayscale}
 
 
+CACHE_FORMAT = 1
+"""The version of the cached tensors' layout; a cache of any other version is rebuilt."""
+
+
+def read_cache(path: Path) -> dict | None:
+    """The cached tree at `path`, or None (with a warning) when it is absent, unreadable,
+    of another cache format or holds anything but tensors, lists and numbers."""
+    if not path.is_file():
+        return None
+    try:
+        tree = torch.load(path, weights_only=True)
+    except Exception as exc:  # truncated, corrupt or pickled code: never trusted, rebuilt
+        reason = f"unreadable ({type(exc).__name__})"
+    else:
+        if isinstance(tree, dict) and tree.get("format") == CACHE_FORMAT:
+            return tree
+        found = tree.get("format") if isinstance(tree, dict) else type(tree).__name__
+        reason = f"of another cache format ({found})"
+    warnings.warn(f"image cache {path} is {reason}; decoding the images again", stacklevel=3)
+    return None
+
+
 def load_tree(root: Path, size: int, grayscale: bool | None, cache: Path) -> dict:
     """The decoded tree, from the cache when nothing changed, else decoded and saved there."""
     classes, files = scan(root)
     path = cache / "image-folders" / f"{root.name}-{cache_key(files, size, grayscale)}.pt"
-    if path.is_file():
-        tree = torch.load(path, weights_only=True)
-    else:
-        tree = {**decode(files, size, grayscale), "classes": classes}
+    tree = read_cache(path)
+    if tree is None:
+        tree = {**decode(files, size, grayscale), "classes": classes, "format": CACHE_FORMAT}
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
-            torch.save(tree, tmp)
-        os.replace(tmp.name, path)
+        with atomic_write(path) as f:
+            torch.save(tree, f)
     if tree["skipped"]:
         warnings.warn(f"skipped {len(tree['skipped'])} unreadable image(s): "
                       f"{', '.join(tree['skipped'])}", stacklevel=3)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 
 from cnnlab.data.idx import gunzip, parse_idx, read_bytes
 from cnnlab.errors import MissingFileError, UsageError
+from cnnlab.files import write_bytes
 
 FILES = {
     "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
@@ -93,10 +93,7 @@ def download(name: str, target_dir: Path, fetch: Fetch = fetch_url,
             failures.append(f"{url}: {exc}")
             continue
         target_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=target_dir, prefix=f".{name}.", delete=False) as tmp:
-            tmp.write(blob)
-        os.replace(tmp.name, target_dir / f"{name}.gz")
-        return target_dir / f"{name}.gz"
+        return write_bytes(target_dir / f"{name}.gz", blob)
     raise ConnectionError("; ".join(failures))
 
 

@@ -45,7 +45,7 @@ PROBE_BATCH = 32
 """The probe's batch: the planned batch size, at most this."""
 MIN_PLANNED_IMAGES = 20 * 2 * (WARMUP_STEPS + MIN_ROUNDS) * PROBE_BATCH
 """A run planned to train fewer images than 20 times a probe's (5,120) keeps the plain default
-unless the cache already knows: the probe would cost more than the choice could save."""
+unless the cache already knows: there the probe would cost over 5% of the run."""
 CACHE_FILE = "probes.json"
 
 

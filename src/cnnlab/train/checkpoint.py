@@ -8,7 +8,6 @@ refused.
 
 from __future__ import annotations
 
-import os
 import pickle
 import random
 from pathlib import Path
@@ -17,42 +16,14 @@ import numpy as np
 import torch
 
 from cnnlab.errors import MissingFileError, UsageError
-
-_TMP_SUFFIX = ".tmp"
+from cnnlab.files import atomic_write
 
 
 def save_checkpoint(state: dict, path: str | Path) -> Path:
     """Write ``state`` to ``path`` atomically (temporary file, flush, fsync, rename)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}{_TMP_SUFFIX}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
-    return path
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def remove_stale_temporaries(folder: str | Path) -> None:
-    """Delete temporary checkpoint files left by a process killed while writing one."""
-    for tmp in Path(folder).glob(f".*.pt.*{_TMP_SUFFIX}"):
-        tmp.unlink(missing_ok=True)
+    with atomic_write(path) as f:
+        torch.save(state, f)
+    return Path(path)
 
 
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:

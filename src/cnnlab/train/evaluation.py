@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from cnnlab.errors import MissingFileError, UsageError
+from cnnlab.files import save_figure
 
 
 @torch.no_grad()
@@ -86,7 +87,7 @@ def save_confusion_png(confusion: torch.Tensor, classes: list[str], path: str | 
         ax.text(j, i, str(count), ha="center", va="center", fontsize=7,
                 color="white" if count > high / 2 else "black")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path)
     return Path(path)
 
 

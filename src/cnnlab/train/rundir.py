@@ -9,6 +9,7 @@ when ``tensorboard`` is installed.
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import json
 import os
@@ -16,10 +17,10 @@ import time
 from pathlib import Path
 
 from cnnlab.errors import MissingFileError, UsageError
-from cnnlab.train.checkpoint import remove_stale_temporaries
+from cnnlab.files import cannot_write, remove_stale_temporaries, save_figure, write_text
 
 CONFIG, METRICS, CURVES, RESULT = "config.json", "metrics.csv", "curves.png", "result.json"
-LAST, BEST = "last.pt", "best.pt"
+LAST, BEST, LOCK = "last.pt", "best.pt", ".lock"
 
 
 def default_run_path(model_name: str, root: str | Path = "runs") -> Path:
@@ -33,32 +34,70 @@ def default_run_path(model_name: str, root: str | Path = "runs") -> Path:
 
 
 class RunDir:
-    """The files of one run; creating one never overwrites an earlier run's content."""
+    """The files of one run; creating one never overwrites an earlier run's content.
+
+    A process that writes a run holds ``.lock`` (an advisory ``flock``, released by the system
+    when the process dies, so a dead writer never blocks the run), so two processes never write
+    one run at once.
+    """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._tensorboard = None
+        self._lock = None
 
     @classmethod
     def create(cls, path: str | Path) -> RunDir:
-        """A new run directory; an existing non-empty folder is refused (use --resume)."""
+        """A new run directory, locked; an existing non-empty folder is refused (use --resume)."""
         path = Path(path)
-        if path.exists() and (not path.is_dir() or any(path.iterdir())):
-            raise UsageError(
-                f"run directory {path} already exists and is not empty; "
-                f"pass --resume {path} to continue it or choose another --out"
-            )
-        path.mkdir(parents=True, exist_ok=True)
-        return cls(path)
+        if path.exists() and not path.is_dir():
+            raise UsageError(f"--out {path} is a file, not a folder; choose another --out")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise cannot_write(path, exc) from None
+        run = cls(path)._locked()
+        if any(p.name != LOCK for p in path.iterdir()):
+            run.close()
+            raise UsageError(f"run directory {path} already exists and is not empty; "
+                             f"pass --resume {path} to continue it or choose another --out")
+        return run
 
     @classmethod
     def open(cls, path: str | Path) -> RunDir:
-        """An existing run directory to continue or inspect."""
+        """An existing run directory, to read."""
         path = Path(path)
         if not (path / CONFIG).is_file():
             raise MissingFileError(f"no run at {path} (expected {path / CONFIG}); see `runs/`")
-        remove_stale_temporaries(path)
         return cls(path)
+
+    @classmethod
+    def resume(cls, path: str | Path) -> RunDir:
+        """An existing run directory to continue: locked, its dead writer's temporaries removed."""
+        run = cls.open(path)._locked()
+        remove_stale_temporaries(run.path)
+        return run
+
+    def _locked(self) -> RunDir:
+        """Hold the run's lock, or refuse in one line if another live process holds it."""
+        try:
+            handle = open(self.path / LOCK, "a+")  # noqa: SIM115 (held until close)
+        except OSError as exc:
+            raise cannot_write(self.path / LOCK, exc) from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "another process"
+            handle.close()
+            raise UsageError(f"run directory {self.path} is being written by {owner}; wait for "
+                             "it to finish, or choose another --out") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()}\n")
+        handle.flush()
+        self._lock = handle
+        return self
 
     def file(self, name: str) -> Path:
         return self.path / name
@@ -107,11 +146,13 @@ class RunDir:
     def close(self) -> None:
         if self._tensorboard:
             self._tensorboard.close()
+        if self._lock is not None:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
+            self._lock = None
 
     def _write_text(self, name: str, text: str) -> None:
-        tmp = self.path / f".{name}.tmp"
-        tmp.write_text(text)
-        os.replace(tmp, self.path / name)
+        write_text(self.path / name, text)
 
 
 def plot_curves(rows: list[dict], path: str | Path, eval_split: str = "val") -> None:
@@ -132,4 +173,4 @@ def plot_curves(rows: list[dict], path: str | Path, eval_split: str = "val") -> 
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path)

@@ -11,6 +11,7 @@ import dataclasses
 import math
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -182,10 +183,14 @@ class Trainer:
     image and averages the two outputs.
     """
 
-    def __init__(self, config: TrainConfig | None = None, *, progress: bool = True, **settings):
+    def __init__(self, config: TrainConfig | None = None, *, progress: bool = True,
+                 on_epoch_end: Callable[[dict], None] | None = None, **settings):
         base = config if config is not None else TrainConfig()
         self.config = base.replace(**_convenience(settings)) if settings else base
         self.progress = progress
+        self.on_epoch_end = on_epoch_end
+        """Called on rank 0 with each epoch's row once its checkpoint is written; an exception
+        it raises (a pruned trial, say) ends the run there, the run left resumable."""
         self.runtime: Runtime | None = None
 
     @property
@@ -226,11 +231,13 @@ class Trainer:
         device = resolve_device(config.device, distributed.local_rank())
         if device.type == "cpu":
             retain_freed_memory()
+        if config.threads is not None:
+            torch.set_num_threads(config.threads)
         ctx = distributed.init_from_env(device)
         run = s = None
         try:
             if ctx.is_main and out is not None:
-                run = RunDir.open(out) if resume else RunDir.create(out)
+                run = RunDir.resume(out) if resume else RunDir.create(out)
             config, self.runtime = decide_runtime(config, model, data, device)
             s = _Session(self, config, model, data, device, ctx, run)
             if resume:
@@ -524,6 +531,8 @@ class _Session:
             eval_split = "test" if self.val_loader is None else "val"
             self.rundir.write_history(self.history.rows, eval_split)
         self.progress.end(row)
+        if self.t.on_epoch_end is not None and self.ctx.is_main:
+            self.t.on_epoch_end(row)
 
     def _finish(self) -> None:
         """Measure the final model on the test split and record the result."""
