@@ -94,3 +94,8 @@ def save_figure(figure, path: str | Path, dpi: int = 100) -> Path:
     with atomic_write(path) as f:
         figure.savefig(f, format=path.suffix.lstrip(".") or "png", dpi=dpi)
     return path
+
+
+def display_path(path: str | Path) -> str:
+    """A path as printable text: bytes that are not UTF-8 shown as U+FFFD instead of failing."""
+    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "replace")

@@ -43,8 +43,24 @@ def refuse(**_):
     raise AssertionError("this decision must not run the model")
 
 
+class Load:
+    """A stand-in for OtherLoad: `Load.others` cores of other work during every probe."""
+
+    others = 0.0
+
+    def read(self):
+        return self.others
+
+
 @pytest.fixture
-def timings(monkeypatch):
+def load(monkeypatch):
+    monkeypatch.setattr(autotune, "OtherLoad", Load)
+    monkeypatch.setattr(Load, "others", 0.0)
+    return Load
+
+
+@pytest.fixture
+def timings(monkeypatch, load):
     """Fake probe results: `timings.ms = {...}` is what every probe measures; counts the probes."""
 
     class Fake:
@@ -263,7 +279,20 @@ def test_channels_last_on_off_and_short_runs_need_no_probe(tmp_path, timings):
         decide_channels_last("fast", refuse, WORKLOAD)
 
 
-def test_a_real_probe_decides_and_caches(tmp_path):
+def test_a_probe_beside_other_work_is_used_but_not_cached(tmp_path, timings, load):
+    timings.ms = {"channels_last": 4.0, "contiguous": 6.0}
+    load.others = 1.2
+    busy = decide_channels_last("auto", refuse, WORKLOAD, cache_dir=tmp_path,
+                                capabilities=SAPPHIRE_RAPIDS)
+    assert busy.enabled and not busy.cached
+    assert busy.reason.endswith("in NCHW, beside 1.2 cores of other work, so not cached)")
+    assert not (tmp_path / "probes.json").exists()
+    load.others = 0.3
+    decide_channels_last("auto", refuse, WORKLOAD, cache_dir=tmp_path, capabilities=SAPPHIRE_RAPIDS)
+    assert (tmp_path / "probes.json").exists()
+
+
+def test_a_real_probe_decides_and_caches(tmp_path, load):
     probe = TrainingStepProbe(tiny_net(), (1, 8, 8), "cpu", batch_size=4)
     decision = decide_channels_last("auto", probe, WORKLOAD, cache_dir=tmp_path)
     assert decision.ms_contiguous > 0 and decision.ms_channels_last > 0
@@ -290,5 +319,20 @@ def test_threads_default_to_the_affinity_and_apply():
     for bad in (0, -2, 1.5, True):
         with pytest.raises(UsageError, match="threads=.* is not allowed; use a positive integer"):
             apply_threads(bad)
-    busy = busy_cores(0.05)
+    busy = busy_cores(0.1)
     assert busy is None or 0 <= busy <= default_threads() + 0.5
+
+
+def test_other_load_sees_a_spinning_process():
+    spin = "import time\nend = time.monotonic() + 5\nwhile time.monotonic() < end: pass"
+    spinner = subprocess.Popen([sys.executable, "-c", spin])
+    try:
+        time.sleep(0.2)
+        load = autotune.OtherLoad()
+        time.sleep(0.3)
+        others = load.read()
+    finally:
+        spinner.terminate()
+        spinner.wait(timeout=10)
+    assert others is None or others >= 0.5
+    assert autotune.OtherLoad().read() is None  # too short to tell

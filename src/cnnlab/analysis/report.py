@@ -9,21 +9,17 @@ AlexNet, VGG, NiN) are built for its side, as the chapters do when they shrink V
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from cnnlab.analysis.summary import (
-    format_bytes,
-    format_shape,
-    forward_flops,
-    plain_text,
-    summary,
-)
+from cnnlab.analysis.summary import Summary, format_bytes, format_shape, forward_flops, summary
+from cnnlab.display import LEFT, RIGHT, TableData, plain_text, render_html
 from cnnlab.models import list_models, model_info
 from cnnlab.models.build import build_for_input, default_input, min_side
-from cnnlab.models.spec import format_value
+from cnnlab.models.spec import ModelSpec, format_value
 
 
 def _show(renderable) -> None:
@@ -71,27 +67,72 @@ def print_summary(name: str, input_size=None, depth: int = 1, batch_size: int = 
     _show(summary(model, sizes, depth=depth, batch_size=batch_size, name=str(name)))
 
 
-def print_comparison(names, input_size=None) -> None:
-    """`cnnlab compare`: parameters, FLOPs, conv/fc shares and memory of models side by side,
-    each at `input_size` or else at its own default input (one image unless the input gives N)."""
+@dataclass(frozen=True)
+class ComparedModel:
+    """One model of a comparison: its spec, its summary at the input, its smallest input side."""
+
+    spec: str
+    summary: Summary
+    min_side: int
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Models side by side: parameters, FLOPs, conv/fc shares, memory and smallest input.
+
+    Print it (or ``str``) for the text table; a notebook shows it as an HTML table.
+    """
+
+    batch_size: int
+    models: tuple[ComparedModel, ...]
+
+    def table(self) -> TableData:
+        rows = []
+        for model in self.models:
+            result, side = model.summary, model.min_side
+            rows.append((model.spec, format_shape(result.input_shape[1:]), f"{result.params:,}",
+                         f"{result.mflops:,.1f}", f"{result.conv.param_share:.1%}",
+                         f"{result.fc.param_share:.1%}", f"{result.conv.flop_share:.1%}",
+                         format_bytes(result.weight_bytes), format_bytes(result.inference_bytes),
+                         format_bytes(result.training_bytes), f"{side}x{side}"))
+        headers = ("model", "input", "params", "MFLOPs", "conv params", "fc params", "conv FLOPs",
+                   "weights", "activations inference", "activations training", "min input")
+        return TableData(f"models side by side (batch of {self.batch_size}, float32)", headers,
+                         rows, (LEFT,) + (RIGHT,) * (len(headers) - 1), no_wrap=True)
+
+    def __rich_console__(self, console, options):
+        yield self.table().to_rich()
+
+    def __str__(self) -> str:
+        return plain_text(self)
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        return render_html([self.table()])
+
+
+def compare(specs, input_size=None) -> Comparison:
+    """Summarise each model spec at `input_size` (a side, (C, H, W) or (N, C, H, W)) or else at
+    its own default input, one image unless the input gives N; shapes only, nothing computed."""
+    if isinstance(specs, (str, ModelSpec)):
+        specs = [specs]
+    if isinstance(input_size, int):
+        input_size = (input_size,)
     batch = input_size[0] if input_size is not None and len(input_size) == 4 else 1
-    table = Table(title=f"models side by side (batch of {batch}, float32)", title_justify="left",
-                  box=box.SIMPLE_HEAD)
-    for header in ("model", "input", "params", "MFLOPs", "conv params", "fc params",
-                   "conv FLOPs", "weights", "activations inference", "activations training",
-                   "min input"):
-        table.add_column(header, justify="left" if header == "model" else "right", no_wrap=True)
-    for name in names:
-        sizes = _sizes(name, input_size)
-        model = build_for_input(name, sizes, device="meta")
-        result = summary(model, sizes, name=str(name))
-        smallest = min_side(name, sizes[-3] if len(sizes) >= 3 else None)
-        table.add_row(str(name), format_shape(result.input_shape[1:]), f"{result.params:,}",
-                      f"{result.mflops:,.1f}", f"{result.conv.param_share:.1%}",
-                      f"{result.fc.param_share:.1%}", f"{result.conv.flop_share:.1%}",
-                      format_bytes(result.weight_bytes), format_bytes(result.inference_bytes),
-                      format_bytes(result.training_bytes), f"{smallest}x{smallest}")
-    _show(table)
+    models = []
+    for spec in specs:
+        sizes = _sizes(spec, input_size)
+        model = build_for_input(spec, sizes, device="meta")
+        result = summary(model, sizes, name=str(spec))
+        side = min_side(spec, sizes[-3] if len(sizes) >= 3 else None)
+        models.append(ComparedModel(str(spec), result, side))
+    return Comparison(batch, tuple(models))
+
+
+def print_comparison(names, input_size=None) -> None:
+    """`cnnlab compare`: the comparison table of `compare`, printed."""
+    _show(compare(names, input_size))
 
 
 def print_model_options(name: str | None = None) -> None:

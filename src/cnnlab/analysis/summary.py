@@ -9,14 +9,10 @@ trees, branches and modules called twice are counted where they run.
 
 from __future__ import annotations
 
-import io
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
-from rich import box
-from rich.console import Console
-from rich.table import Table
 from torch import nn
 from torch.func import functional_call
 from torch.utils._pytree import tree_leaves
@@ -24,6 +20,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from cnnlab.analysis.memory import PeakMemoryMode, SavedTensors
 from cnnlab.analysis.receptive_field import ReceptiveFieldMode
+from cnnlab.display import LEFT, RIGHT, TableData, plain_text, render_html
 from cnnlab.errors import UsageError
 
 CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d,
@@ -88,63 +85,55 @@ class Summary:
         """Memory all parameters take at float32."""
         return self.params * FLOAT32_BYTES
 
+    def tables(self) -> list[TableData]:
+        """The layer table, the totals and the convolutional vs fully connected split."""
+        return [self._layer_table(), self._totals_table(), self._groups_table()]
+
     def __rich_console__(self, console, options):
-        yield self._layer_table()
-        yield self._totals_table()
-        yield self._groups_table()
+        for table in self.tables():
+            yield table.to_rich()
 
     def __str__(self) -> str:
         return plain_text(self)
 
-    def _layer_table(self) -> Table:
-        table = Table(title=f"{self.model_name} on {format_shape(self.input_shape)}",
-                      title_justify="left", box=box.SIMPLE_HEAD)
-        for header in ("layer", "type", "output shape", "params", "MFLOPs", "activations",
-                       "receptive field"):
-            table.add_column(header, justify="left" if header in ("layer", "type") else "right")
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        return render_html(self.tables())
+
+    def _layer_table(self) -> TableData:
+        rows = []
         for row in self.rows:
             field = row["receptive_field"]
-            table.add_row("  " * max(row["depth"] - 1, 0) + (row["name"] or "(model)"),
-                          row["type"], format_shape(row["output_shape"]), f"{row['params']:,}",
-                          f"{row['flops'] / 1e6:,.2f}", format_bytes(row["activation_bytes"]),
-                          "-" if field is None else str(field))
-        return table
+            rows.append(("  " * max(row["depth"] - 1, 0) + (row["name"] or "(model)"),
+                         row["type"], format_shape(row["output_shape"]), f"{row['params']:,}",
+                         f"{row['flops'] / 1e6:,.2f}", format_bytes(row["activation_bytes"]),
+                         "-" if field is None else str(field)))
+        return TableData(f"{self.model_name} on {format_shape(self.input_shape)}",
+                         ("layer", "type", "output shape", "params", "MFLOPs", "activations",
+                          "receptive field"), rows, (LEFT, LEFT) + (RIGHT,) * 5)
 
-    def _totals_table(self) -> Table:
+    def _totals_table(self) -> TableData:
         batch = f"batch of {self.batch_size}"
-        table = Table(title="totals", title_justify="left", show_header=False,
-                      box=box.SIMPLE_HEAD)
-        table.add_column(justify="left")
-        table.add_column(justify="right")
-        table.add_column(justify="left")
-        table.add_row("parameters", f"{self.params:,}", f"{self.trainable_params:,} trainable")
-        table.add_row("forward MFLOPs", f"{self.mflops:,.1f}",
-                      f"{batch}, {self.mflops / self.batch_size:,.1f} per image")
-        table.add_row("weights (float32)", format_bytes(self.weight_bytes), "")
-        table.add_row("activations, inference", format_bytes(self.inference_bytes),
-                      f"{batch}: peak of the tensors alive at once")
-        table.add_row("activations, training", format_bytes(self.training_bytes),
-                      f"{batch}: tensors saved for the backward pass")
-        return table
+        rows = [
+            ("parameters", f"{self.params:,}", f"{self.trainable_params:,} trainable"),
+            ("forward MFLOPs", f"{self.mflops:,.1f}",
+             f"{batch}, {self.mflops / self.batch_size:,.1f} per image"),
+            ("weights (float32)", format_bytes(self.weight_bytes), ""),
+            ("activations, inference", format_bytes(self.inference_bytes),
+             f"{batch}: peak of the tensors alive at once"),
+            ("activations, training", format_bytes(self.training_bytes),
+             f"{batch}: tensors saved for the backward pass"),
+        ]
+        return TableData("totals", ("", "", ""), rows, (LEFT, RIGHT, LEFT), show_header=False)
 
-    def _groups_table(self) -> Table:
-        table = Table(title="convolutional vs fully connected layers", title_justify="left",
-                      box=box.SIMPLE_HEAD)
-        for header in ("layers", "params", "share of params", "MFLOPs", "share of FLOPs",
-                       "weights (float32)"):
-            table.add_column(header, justify="left" if header == "layers" else "right")
-        for group in self.groups.values():
-            table.add_row(group.name, f"{group.params:,}", f"{group.param_share:.1%}",
-                          f"{group.flops / 1e6:,.1f}", f"{group.flop_share:.1%}",
-                          format_bytes(group.weight_bytes))
-        return table
-
-
-def plain_text(renderable, width: int = 200) -> str:
-    """A rich renderable as plain text: no colour, no trailing spaces, lines up to `width`."""
-    console = Console(file=io.StringIO(), width=width, color_system=None, highlight=False)
-    console.print(renderable)
-    return "\n".join(line.rstrip() for line in console.file.getvalue().splitlines()) + "\n"
+    def _groups_table(self) -> TableData:
+        rows = [(group.name, f"{group.params:,}", f"{group.param_share:.1%}",
+                 f"{group.flops / 1e6:,.1f}", f"{group.flop_share:.1%}",
+                 format_bytes(group.weight_bytes)) for group in self.groups.values()]
+        return TableData("convolutional vs fully connected layers",
+                         ("layers", "params", "share of params", "MFLOPs", "share of FLOPs",
+                          "weights (float32)"), rows, (LEFT,) + (RIGHT,) * 5)
 
 
 def format_shape(shape) -> str:

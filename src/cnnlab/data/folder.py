@@ -15,39 +15,49 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
+from cnnlab.data.images import UnreadableImage, image_is_grey, load_pixels
 from cnnlab.data.loader import DataModule, check_fraction, split_indices
 from cnnlab.data.sources import cache_dir
 from cnnlab.errors import MissingFileError, UsageError
-from cnnlab.files import atomic_write
+from cnnlab.files import atomic_write, display_path
 
 SUFFIXES = {".png", ".jpg", ".jpeg"}
-GREY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
 TEST_SPLIT_SEED = "test"  # the held-out test set does not change with the training seed
 
 
 def read_image(path: str | Path, grayscale: bool) -> torch.Tensor:
     """One image file as a uint8 (1, C, H, W) tensor, C = 1 for grey and 3 for colour."""
-    with Image.open(path) as image:
-        pixels = np.asarray(image.convert("L" if grayscale else "RGB"))
-    return torch.from_numpy(pixels.reshape(*pixels.shape[:2], -1).copy()).permute(2, 0, 1)[None]
+    pixels = load_pixels(path, grayscale)
+    return torch.from_numpy(pixels.copy()).permute(2, 0, 1)[None]
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """Whether `path`, links followed, lies inside `root` (a link out of the folder does not)."""
+    return path.resolve().is_relative_to(root.resolve())
 
 
 def scan(root: Path) -> tuple[list[str], list[tuple[Path, int]]]:
     """Class names (sorted sub-folders) and (file, class index) pairs; empty classes are errors."""
     if not root.is_dir():
         raise MissingFileError(f"{root} is not a folder; expected root/<class>/<image> files")
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    classes = sorted(p.name for p in root.iterdir()
+                     if p.is_dir() and not p.name.startswith(".") and _inside(p, root))
     if not classes:
         raise UsageError(f"{root} has no class sub-folders; expected root/<class>/<image>.png|jpg")
     files = []
+    outside = [p for p in root.iterdir() if p.is_dir() and not _inside(p, root)]
     for index, name in enumerate(classes):
-        found = sorted(p for p in (root / name).iterdir() if p.suffix.lower() in SUFFIXES)
+        candidates = sorted(p for p in (root / name).iterdir() if p.suffix.lower() in SUFFIXES)
+        outside += [p for p in candidates if not _inside(p, root)]
+        found = [p for p in candidates if _inside(p, root)]
         if not found:
             raise UsageError(f"class folder {root / name} has no PNG or JPEG images; add some "
                              "or remove the folder")
         files += [(p, index) for p in found]
+    if outside:
+        warnings.warn(f"skipped {len(outside)} link(s) that point out of {display_path(root)}: "
+                      f"{', '.join(display_path(p) for p in outside[:5])}", stacklevel=3)
     return classes, files
 
 
@@ -58,33 +68,21 @@ def cache_key(files: list[tuple[Path, int]], size: int, grayscale: bool | None) 
     return hashlib.sha256(blob).hexdigest()[:20]
 
 
-def is_grey(path: Path) -> bool | None:
-    """Whether the file is single-band; None when Pillow cannot open it."""
-    try:
-        with Image.open(path) as image:
-            return image.mode in GREY_MODES
-    except (OSError, SyntaxError, ValueError):
-        return None
-
-
 def decode(files: list[tuple[Path, int]], size: int, grayscale: bool | None) -> dict:
     """Decode and resize all images; unreadable ones are listed in a warning and skipped."""
-    modes = [is_grey(p) for p, _ in files]
+    modes = [image_is_grey(p) for p, _ in files]
     if grayscale is None:
         grayscale = all(m for m in modes if m is not None)
     images, labels = [], []
-    skipped = [str(p) for (p, _), m in zip(files, modes, strict=True) if m is None]
+    skipped = [display_path(p) for (p, _), m in zip(files, modes, strict=True) if m is None]
     for (path, label), mode in zip(files, modes, strict=True):
         if mode is None:
             continue
         try:
-            with Image.open(path) as image:
-                small = image.convert("L" if grayscale else "RGB").resize(
-                    (size, size), Image.Resampling.BILINEAR)
-        except (OSError, SyntaxError, ValueError):
-            skipped.append(str(path))
+            images.append(load_pixels(path, grayscale, size))
+        except UnreadableImage:
+            skipped.append(display_path(path))
             continue
-        images.append(np.asarray(small).reshape(size, size, -1))
         labels.append(label)
     if not images:
         raise UsageError(f"none of the {len(files)} image files could be read by Pillow, "
@@ -109,11 +107,25 @@ def read_cache(path: Path) -> dict | None:
         reason = f"unreadable ({type(exc).__name__})"
     else:
         if isinstance(tree, dict) and tree.get("format") == CACHE_FORMAT:
-            return tree
-        found = tree.get("format") if isinstance(tree, dict) else type(tree).__name__
-        reason = f"of another cache format ({found})"
+            if _well_formed(tree):
+                return tree
+            reason = "damaged (not uint8 images with one class index each)"
+        else:
+            found = tree.get("format") if isinstance(tree, dict) else type(tree).__name__
+            reason = f"of another cache format ({found})"
     warnings.warn(f"image cache {path} is {reason}; decoding the images again", stacklevel=3)
     return None
+
+
+def _well_formed(tree: dict) -> bool:
+    """Whether a cached tree holds uint8 images and in-range integer labels, one per image."""
+    images, labels, classes = tree.get("images"), tree.get("labels"), tree.get("classes")
+    if not (isinstance(images, torch.Tensor) and isinstance(labels, torch.Tensor)
+            and isinstance(classes, list) and isinstance(tree.get("skipped"), list)):
+        return False
+    return (images.dtype == torch.uint8 and images.ndim == 4 and labels.dtype == torch.int64
+            and labels.shape == (len(images),) and bool(len(labels))
+            and int(labels.min()) >= 0 and int(labels.max()) < len(classes))
 
 
 def load_tree(root: Path, size: int, grayscale: bool | None, cache: Path) -> dict:

@@ -104,6 +104,24 @@ class BatchLoader:
         return self.iterate(self.epoch)
 
 
+def check_split(split: str, images: torch.Tensor, labels: torch.Tensor, num_classes: int,
+                kind: str) -> None:
+    """Refuse, before any training, images that are not finite pixels or labels out of range."""
+    where = f"{kind or 'the data'} {split} split"
+    if images.ndim != 4 or len(images) != len(labels):
+        raise UsageError(f"{where}: expected N images (N, C, H, W) and N labels, got "
+                         f"{tuple(images.shape)} and {tuple(labels.shape)}")
+    if images.is_floating_point() and not torch.isfinite(images).all():
+        bad = int((~torch.isfinite(images)).flatten(1).any(1).sum())
+        raise UsageError(f"{where}: {bad} image(s) hold NaN or infinite pixels; rebuild the data "
+                         "(for an image folder, delete its cache)")
+    if not len(labels):
+        return
+    if labels.is_floating_point() or int(labels.min()) < 0 or int(labels.max()) >= num_classes:
+        raise UsageError(f"{where}: labels must be class indices 0..{num_classes - 1}, found "
+                         f"{labels.min().item()}..{labels.max().item()}")
+
+
 class DataModule:
     """uint8 train/val/test tensors in memory plus the conversion to model inputs.
 
@@ -131,6 +149,8 @@ class DataModule:
                test: tuple[torch.Tensor, torch.Tensor], classes: list[str], image_size: int,
                mean: list[float], std: list[float]) -> None:
         """Hold out the validation part, apply `subset`, and build the batch transform."""
+        for split, pair in (("training", train), ("test", test)):
+            check_split(split, *pair, len(classes), self.kind)
         images, labels = train
         kept, held = split_indices(labels, self.val_fraction, self.seed)
         self.val = (images[held], labels[held]) if len(held) else None

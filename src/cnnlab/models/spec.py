@@ -219,6 +219,17 @@ class ModelSpec:
             return self.name
         return f"{self.name}:" + ",".join(f"{k}={format_value(v)}" for k, v in self.options)
 
+    def _repr_html_(self) -> str:
+        """Every option of the model with its value here and its default, in a notebook."""
+        from cnnlab.display import LEFT, TableData, render_html
+
+        values = dict(self.options)
+        rows = [(key, format_value(values.get(key, info.default)), format_value(info.default),
+                 "set" if key in values else "")
+                for key, info in model_options(self.name).items()]
+        return render_html([TableData(str(self), ("option", "value", "default", ""), rows,
+                                      (LEFT,) * 4)])
+
 
 def parse_spec(spec: str | ModelSpec) -> ModelSpec:
     """`ModelSpec.parse`, the form the command line and config files use."""

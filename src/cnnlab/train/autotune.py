@@ -43,9 +43,13 @@ PROBE_BUDGET_S = 0.4
 """Timed rounds stop once they have taken this long (after MIN_ROUNDS)."""
 PROBE_BATCH = 32
 """The probe's batch: the planned batch size, at most this."""
-MIN_PLANNED_IMAGES = 20 * 2 * (WARMUP_STEPS + MIN_ROUNDS) * PROBE_BATCH
-"""A run planned to train fewer images than 20 times a probe's (5,120) keeps the plain default
-unless the cache already knows: there the probe would cost over 5% of the run."""
+MIN_PLANNED_IMAGES = 50 * 2 * (WARMUP_STEPS + MIN_ROUNDS) * PROBE_BATCH
+"""A run planned to train fewer images than 50 times a probe's (12,800, a fifth of a
+Fashion-MNIST epoch) keeps the plain default unless the cache knows: the probes would cost a
+noticeable share of a run that short."""
+FROM_CACHE = ", from the probe cache"
+BUSY_LIMIT = 0.5
+"""Cores of other work during a probe from which its timings are not cached."""
 CACHE_FILE = "probes.json"
 
 
@@ -289,19 +293,27 @@ def probe_key(kind: str, workload: str, device: torch.device, capabilities: Capa
 
 
 def _measure(steps: dict[str, Callable[[], None]], device: torch.device, key: str | None,
-             cache_dir, planned_images: int | None) -> tuple[dict[str, float] | None, bool]:
-    """Milliseconds per step of each alternative from the cache or a fresh probe, and whether
-    they were cached; None when the cache misses and the run is too short to pay for a probe."""
+             cache_dir, planned_images: int | None) -> tuple[dict[str, float] | None, str]:
+    """Milliseconds per step of each alternative, from the cache or a fresh probe, and a note
+    on where they came from; None when the cache misses and the run is too short for a probe.
+
+    A probe during which other processes kept BUSY_LIMIT cores or more busy is used once but
+    not cached: threads that wait for each other beside other work time nothing reliably.
+    """
     cache = None if key is None else ProbeCache(cache_path(cache_dir))
     ms = None if cache is None else cache.get(key, tuple(steps))
     if ms is not None:
-        return ms, True
+        return ms, FROM_CACHE
     if planned_images is not None and planned_images < MIN_PLANNED_IMAGES:
-        return None, False
+        return None, ""
+    load = OtherLoad()
     ms = time_alternatives(steps, device)
+    others = load.read()
+    if others is not None and others >= BUSY_LIMIT:
+        return ms, f", beside {others:.1f} cores of other work, so not cached"
     if cache is not None:
         cache.put(key, ms)
-    return ms, False
+    return ms, ""
 
 
 def _too_short(planned_images: int) -> str:
@@ -317,10 +329,9 @@ def _choice(name: str, requested) -> str:
     return requested
 
 
-def _timing(chosen_ms: float, plain_ms: float, plain: str, cached: bool) -> str:
+def _timing(chosen_ms: float, plain_ms: float, plain: str, note: str) -> str:
     """'4.1 ms a step against 6.3 ms in fp32, from the probe cache'."""
-    return (f"{chosen_ms:.1f} ms a step against {plain_ms:.1f} ms in {plain}"
-            f"{', from the probe cache' if cached else ''}")
+    return f"{chosen_ms:.1f} ms a step against {plain_ms:.1f} ms in {plain}{note}"
 
 
 # --- mixed precision -------------------------------------------------------------------------
@@ -392,14 +403,14 @@ def decide_amp(requested="auto", device="cpu", model_step: ProbeStep | None = No
     steps = {"fp32": lambda: model_step(channels_last=channels_last, amp_dtype=None),
              dtype: lambda: model_step(channels_last=channels_last, amp_dtype=low)}
     key = None if workload is None else probe_key(f"amp {dtype}", workload, device, capabilities)
-    ms, cached = _measure(steps, device, key, cache_dir, planned_images)
+    ms, note = _measure(steps, device, key, cache_dir, planned_images)
     if ms is None:
         return AmpDecision(False, None, False, f"{name} off: {_too_short(planned_images)}")
     on = ms["fp32"] >= MIN_SPEEDUP * ms[dtype]
     verdict = "on: {} and measured faster" if on else "off: {} but measured no faster"
     return AmpDecision(on, dtype if on else None, scaler and on,
                        f"{name} {verdict.format(native)} "
-                       f"({_timing(ms[dtype], ms['fp32'], 'fp32', cached)})", ms["fp32"], ms[dtype])
+                       f"({_timing(ms[dtype], ms['fp32'], 'fp32', note)})", ms["fp32"], ms[dtype])
 
 
 # --- memory format ---------------------------------------------------------------------------
@@ -437,14 +448,14 @@ def decide_channels_last(requested, step: ProbeStep, workload: str, device="cpu"
     key = probe_key(f"channels_last {precision}", workload, device, capabilities)
     steps = {"channels_last": lambda: step(channels_last=True, amp_dtype=amp_dtype),
              "contiguous": lambda: step(channels_last=False, amp_dtype=amp_dtype)}
-    ms, cached = _measure(steps, device, key, cache_dir, planned_images)
+    ms, note = _measure(steps, device, key, cache_dir, planned_images)
     if ms is None:
         return FormatDecision(False, f"channels-last off: {_too_short(planned_images)}")
     faster = ms["contiguous"] >= MIN_SPEEDUP * ms["channels_last"]
     verdict = "on: measured faster" if faster else "off: measured no faster"
     return FormatDecision(faster, f"channels-last {verdict} "
-                          f"({_timing(ms['channels_last'], ms['contiguous'], 'NCHW', cached)})",
-                          ms["contiguous"], ms["channels_last"], cached)
+                          f"({_timing(ms['channels_last'], ms['contiguous'], 'NCHW', note)})",
+                          ms["contiguous"], ms["channels_last"], note == FROM_CACHE)
 
 
 # --- threads ---------------------------------------------------------------------------------
@@ -468,30 +479,38 @@ def apply_threads(n: int) -> None:
         torch.set_num_interop_threads(n)
 
 
-def _busy_seconds(cpus: set[int]) -> float:
-    """CPU-seconds all processes have spent on `cpus` since boot (/proc/stat, idle excluded)."""
-    hz = os.sysconf("SC_CLK_TCK")
-    total = 0
-    with open("/proc/stat") as stat:
-        for line in stat:
-            name, *fields = line.split()
-            if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus:
-                user, nice, system, idle, iowait, irq, softirq, steal = map(int, fields[:8])
-                total += user + nice + system + irq + softirq
-    return total / hz
+def _load_sample() -> tuple[float, float, float] | None:
+    """CPU-seconds spent on this process's cores by everyone (/proc/stat) and by this process,
+    and the time; None where /proc/stat or the affinity cannot be read (not Linux)."""
+    try:
+        cpus = os.sched_getaffinity(0)
+        with open("/proc/stat") as stat:
+            lines = [line.split() for line in stat if line.startswith("cpu")]
+    except (AttributeError, OSError):
+        return None
+    ticks = sum(sum(map(int, (*fields[1:4], *fields[6:8]))) for fields in lines
+                if fields[0][3:].isdigit() and int(fields[0][3:]) in cpus)  # user..system, irqs
+    return ticks / os.sysconf("SC_CLK_TCK"), sum(os.times()[:2]), time.monotonic()
+
+
+class OtherLoad:
+    """How many of this process's cores other processes keep busy from now until `read()`;
+    None under 0.1 s (/proc/stat counts in hundredths of a second) or where it cannot tell."""
+
+    def __init__(self):
+        self._start = _load_sample()
+
+    def read(self) -> float | None:
+        end = _load_sample()
+        if self._start is None or end is None or end[2] - self._start[2] < 0.1:
+            return None
+        (busy, own, began), (busy_now, own_now, now) = self._start, end
+        return max(0.0, ((busy_now - busy) - (own_now - own)) / (now - began))
 
 
 def busy_cores(interval: float = 0.2) -> float | None:
-    """How many of this process's cores other processes kept busy over `interval` seconds.
-
-    None where /proc/stat cannot be read (not Linux).
-    """
-    try:
-        cpus = os.sched_getaffinity(0)
-        busy, own, began = _busy_seconds(cpus), sum(os.times()[:2]), time.monotonic()
-        time.sleep(interval)
-        busy = _busy_seconds(cpus) - busy
-        own = sum(os.times()[:2]) - own
-        return max(0.0, (busy - own) / (time.monotonic() - began))
-    except (AttributeError, OSError):
-        return None
+    """How many of this process's cores other processes kept busy over `interval` seconds
+    (at least 0.1); None where it cannot be measured (not Linux)."""
+    load = OtherLoad()
+    time.sleep(max(interval, 0.1))
+    return load.read()

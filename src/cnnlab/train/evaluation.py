@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnnlab.errors import MissingFileError, UsageError
-from cnnlab.files import save_figure
+from cnnlab.errors import MissingFileError
+from cnnlab.files import display_path, save_figure
 
 
 @torch.no_grad()
@@ -95,10 +95,7 @@ def load_image(path: str | Path, channels: int) -> torch.Tensor:
     """An image file as a uint8 (1, C, H, W) tensor, grey (C=1) or RGB (C=3)."""
     from cnnlab.data import read_image
 
-    try:
-        return read_image(path, grayscale=channels == 1)
-    except OSError as exc:  # Pillow's UnidentifiedImageError is an OSError
-        raise UsageError(f"cannot read {path} as an image ({exc})") from None
+    return read_image(path, grayscale=channels == 1)
 
 
 @torch.no_grad()
@@ -109,7 +106,7 @@ def predict_images(model: nn.Module, data_config: dict, paths: list[str], top_k:
 
     missing = [path for path in paths if not Path(path).is_file()]
     if missing:
-        raise MissingFileError(f"no image file at {missing[0]}")
+        raise MissingFileError(f"no image file at {display_path(missing[0])}")
     transform = BatchTransform(data_config["image_size"], data_config["mean"], data_config["std"])
     device = next(model.parameters()).device
     model.eval()

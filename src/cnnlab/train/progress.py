@@ -1,8 +1,19 @@
-"""What a run prints: a progress bar per epoch on a terminal, one plain line per epoch otherwise."""
+"""What a run shows: a progress bar per epoch on a terminal, one plain line per epoch otherwise,
+and in a notebook the live board of curves above those lines."""
 
 from __future__ import annotations
 
 import sys
+
+
+def in_notebook() -> bool:
+    """Whether this process is a Jupyter kernel, which can show figures under the running cell."""
+    zmqshell = sys.modules.get("ipykernel.zmqshell")  # loaded in every kernel, never in scripts
+    if zmqshell is None:
+        return False
+    from IPython import get_ipython
+
+    return isinstance(get_ipython(), zmqshell.ZMQInteractiveShell)
 
 
 def epoch_line(row: dict, max_epochs: int) -> str:
@@ -17,18 +28,27 @@ def epoch_line(row: dict, max_epochs: int) -> str:
 
 
 class EpochProgress:
-    """Shows training progress on rank 0: a rich bar (rate, loss, ETA) when stdout is a terminal."""
+    """Shows training progress on rank 0: a rich bar (rate, loss, ETA) when stdout is a terminal,
+    and the live board of curves (`cnnlab.train.live`) when `live` (None: in a notebook)."""
 
-    def __init__(self, max_epochs: int, enabled: bool = True, live: bool | None = None):
+    def __init__(self, max_epochs: int, enabled: bool = True, bar: bool | None = None,
+                 live: bool | None = None):
         self.max_epochs = max_epochs
         self.enabled = enabled
-        self.live = enabled and (sys.stdout.isatty() if live is None else live)
+        self.bar = enabled and (sys.stdout.isatty() if bar is None else bar)
+        self.board = None
+        if enabled and (in_notebook() if live is None else live):
+            from cnnlab.train.live import LiveBoard
+
+            self.board = LiveBoard(max_epochs)
         self._bar = None
         self._task = None
 
     def start(self, epoch: int, total_steps: int, done_steps: int) -> None:
         """Open the bar for ``epoch`` (0-based) with ``done_steps`` already taken (resume)."""
-        if not self.live:
+        if self.board is not None:
+            self.board.start(epoch, total_steps)
+        if not self.bar:
             return
         from rich.progress import (
             BarColumn,
@@ -50,13 +70,19 @@ class EpochProgress:
                                         rate=0.0, loss=float("nan"))
         self._bar.start()
 
-    def update(self, done_steps: int, loss: float, images_per_s: float) -> None:
+    def update(self, done_steps: int, loss: float, images_per_s: float,
+               accuracy: float | None = None) -> None:
+        """The epoch so far, as read back at a sync point: steps, mean loss, rate, accuracy."""
+        if self.board is not None:
+            self.board.update(done_steps, loss, accuracy)
         if self._bar is not None:
             self._bar.update(self._task, completed=done_steps, loss=loss, rate=images_per_s)
 
     def end(self, row: dict) -> None:
-        """Close the bar and print the epoch's summary line."""
+        """Close the bar, redraw the board and print the epoch's summary line."""
         self.close()
+        if self.board is not None:
+            self.board.end(row)
         if self.enabled:
             print(epoch_line(row, self.max_epochs), flush=True)
 

@@ -17,7 +17,13 @@ import time
 from pathlib import Path
 
 from cnnlab.errors import MissingFileError, UsageError
-from cnnlab.files import cannot_write, remove_stale_temporaries, save_figure, write_text
+from cnnlab.files import (
+    cannot_write,
+    display_path,
+    remove_stale_temporaries,
+    save_figure,
+    write_text,
+)
 
 CONFIG, METRICS, CURVES, RESULT = "config.json", "metrics.csv", "curves.png", "result.json"
 LAST, BEST, LOCK = "last.pt", "best.pt", ".lock"
@@ -103,7 +109,17 @@ class RunDir:
         return self.path / name
 
     def read_config(self) -> dict:
-        return json.loads((self.path / CONFIG).read_text())
+        """The run's record; a damaged or hand-edited file is one line naming it."""
+        path = self.path / CONFIG
+        try:
+            record = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise UsageError(f"{display_path(path)} is not valid JSON ({exc}); undo the edit, or "
+                             "copy the record back from the run's checkpoint") from None
+        if not isinstance(record, dict) or "model" not in record or "data" not in record:
+            raise UsageError(f"{display_path(path)} is not a cnnlab run record (it needs "
+                             "'model' and 'data' entries)")
+        return record
 
     def write_config(self, config: dict) -> None:
         self._write_text(CONFIG, json.dumps(config, indent=2) + "\n")
@@ -157,20 +173,6 @@ class RunDir:
 
 def plot_curves(rows: list[dict], path: str | Path, eval_split: str = "val") -> None:
     """Loss and accuracy against epochs, train and validation (or test), side by side."""
-    from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
-    from matplotlib.ticker import MaxNLocator
+    from cnnlab.train.history import History
 
-    epochs = [row["epoch"] for row in rows]
-    fig = Figure(figsize=(9, 3.5))
-    axes = fig.subplots(1, 2)
-    for ax, metric in zip(axes, ("loss", "acc"), strict=True):
-        ax.plot(epochs, [row[f"train_{metric}"] for row in rows], "o-", label=f"train {metric}")
-        ax.plot(epochs, [row[f"val_{metric}"] for row in rows], "s--",
-                label=f"{eval_split} {metric}")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("accuracy" if metric == "acc" else "loss")
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    save_figure(fig, path)
+    save_figure(History(rows).plot(eval_split), path)

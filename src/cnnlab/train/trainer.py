@@ -25,6 +25,7 @@ from cnnlab.train import distributed
 from cnnlab.train.allocator import retain_freed_memory
 from cnnlab.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from cnnlab.train.config import TrainConfig, seed_recipe_layer, setting_names
+from cnnlab.train.history import History
 from cnnlab.train.progress import EpochProgress
 from cnnlab.train.rundir import BEST, LAST, RunDir
 
@@ -46,34 +47,6 @@ def make_optimizer(model: nn.Module, name: str = "sgd", lr: float = 0.1, momentu
     extra = {"momentum": momentum} if name == "sgd" else {}
     return OPTIMIZERS[name](params, lr=lr, weight_decay=weight_decay, fused=fused or None,
                             **extra)
-
-
-class History:
-    """One row per epoch: train and validation loss and accuracy, seconds, images per second."""
-
-    def __init__(self, rows: list[dict] | None = None):
-        self.rows = list(rows or [])
-        self.result: dict = {}  # after fit: status and final test loss/accuracy
-
-    def append(self, row: dict) -> None:
-        self.rows.append(row)
-
-    def column(self, name: str) -> list:
-        """All epochs' values of one metric, e.g. ``history.column("val_acc")``."""
-        return [row[name] for row in self.rows]
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, index: int) -> dict:
-        return self.rows[index]
-
-    def __iter__(self):
-        return iter(self.rows)
-
-    def __repr__(self) -> str:
-        last = self.rows[-1] if self.rows else {}
-        return f"History(epochs={len(self.rows)}, last={last})"
 
 
 @dataclass
@@ -180,14 +153,17 @@ class Trainer:
     ``epochs``). Settings left at None (``lr``, ``epochs``) come from the model's seed recipe
     (SPEC §4). ``schedule`` is "none", "cosine" or "onecycle", stepped per batch after
     ``warmup`` epochs of linear warm-up. ``tta_flip`` evaluates on each image and its mirror
-    image and averages the two outputs.
+    image and averages the two outputs. ``live`` draws the curves under a notebook cell as
+    training goes (None: when running in a Jupyter kernel).
     """
 
     def __init__(self, config: TrainConfig | None = None, *, progress: bool = True,
+                 live: bool | None = None,
                  on_epoch_end: Callable[[dict], None] | None = None, **settings):
         base = config if config is not None else TrainConfig()
         self.config = base.replace(**_convenience(settings)) if settings else base
         self.progress = progress
+        self.live = live
         self.on_epoch_end = on_epoch_end
         """Called on rank 0 with each epoch's row once its checkpoint is written; an exception
         it raises (a pruned trial, say) ends the run there, the run left resumable."""
@@ -374,7 +350,8 @@ class _Session:
         self.pos = _Position()
         self.history = History()
         self.config = self._run_config(data)
-        self.progress = EpochProgress(config.epochs, enabled=trainer.progress and ctx.is_main)
+        self.progress = EpochProgress(config.epochs, enabled=trainer.progress and ctx.is_main,
+                                      live=trainer.live)
         if run is not None:
             run.write_config(self.config)
 
@@ -474,7 +451,8 @@ class _Session:
                 losses, sizes, lrs = [], [], []
                 correct.zero_()
                 self.progress.update(self.pos.step, self.pos.loss_sum / self.pos.count,
-                                     self.pos.count * self.ctx.world_size / self.pos.seconds)
+                                     self.pos.count * self.ctx.world_size / self.pos.seconds,
+                                     self.pos.correct / self.pos.count)
                 if due and self.pos.step < self.steps_per_epoch:
                     self.save(LAST)
         self.progress.close()

@@ -1,0 +1,81 @@
+"""The live board: d2l's animated curves, one figure under the notebook cell that trains.
+
+The board only draws numbers the trainer has already read back from the device at its sync
+points (the running loss and accuracy of the epoch so far) and at epoch ends (the epoch's row), so
+watching training never makes the accelerator wait. It redraws at every epoch end and, within an
+epoch, at most once every `interval` seconds, so drawing costs a few percent of the time at most.
+"""
+
+from __future__ import annotations
+
+import time
+
+from cnnlab.errors import UsageError
+from cnnlab.train.curves import CURVES_SIZE, InlineFigure, draw_curves
+from cnnlab.train.progress import in_notebook
+
+REDRAW_SECONDS = 3.0
+
+
+class NotebookDisplay:
+    """Shows a figure under the running cell, then replaces it in place at each later call."""
+
+    def __init__(self):
+        if not in_notebook():
+            raise UsageError("live=True draws the curves under a notebook cell, but this is not "
+                             "a Jupyter kernel; use live=None (on in notebooks) or live=False")
+        self._handle = None
+
+    def show(self, figure) -> None:
+        from IPython.display import display
+
+        if self._handle is None:
+            self._handle = display(figure, display_id=True)
+        else:
+            self._handle.update(figure)
+
+
+class LiveBoard:
+    """Train loss and accuracy within and at the end of each epoch, validation at epoch ends.
+
+    `display` has a ``show(figure)`` method (the notebook's by default) and `clock` gives
+    seconds; the first redraw within an epoch comes `interval` seconds after the board's start
+    or its last redraw.
+    """
+
+    def __init__(self, max_epochs: int, interval: float = REDRAW_SECONDS, display=None,
+                 clock=time.monotonic):
+        self.max_epochs, self.interval, self.clock = max_epochs, interval, clock
+        self.display = display if display is not None else NotebookDisplay()
+        self.figure = InlineFigure(figsize=CURVES_SIZE)
+        self.train: list[tuple] = []  # (epoch position, loss, accuracy)
+        self.evals: list[tuple] = []
+        self.redraws = 0
+        self._epoch, self._steps = 0, 1
+        self._drawn_at = clock()
+
+    def start(self, epoch: int, total_steps: int) -> None:
+        """Epoch `epoch` (0-based) of `total_steps` steps begins."""
+        self._epoch, self._steps = epoch, max(total_steps, 1)
+
+    def update(self, done_steps: int, loss: float, accuracy: float | None) -> None:
+        """The running means of the epoch after `done_steps`; redrawn if `interval` has passed."""
+        self.train.append((self._epoch + done_steps / self._steps, loss, accuracy))
+        if self.clock() - self._drawn_at >= self.interval:
+            self.redraw()
+
+    def end(self, row: dict) -> None:
+        """The epoch's row: its train point replaces the last running one, then a redraw."""
+        point = (row["epoch"], row["train_loss"], row["train_acc"])
+        if self.train and self.train[-1][0] == point[0]:
+            self.train[-1] = point
+        else:
+            self.train.append(point)
+        self.evals.append((row["epoch"], row["val_loss"], row["val_acc"]))
+        self.redraw()
+
+    def redraw(self) -> None:
+        draw_curves(self.figure, self.train, self.evals, max_epochs=self.max_epochs)
+        self.display.show(self.figure)
+        self.redraws += 1
+        self._drawn_at = self.clock()
