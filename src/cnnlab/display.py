@@ -43,7 +43,8 @@ def plain_text(renderable, width: int = 200) -> str:
     """A rich renderable as plain text: no colour, no trailing spaces, lines up to `width`."""
     from rich.console import Console
 
-    console = Console(file=io.StringIO(), width=width, color_system=None, highlight=False)
+    console = Console(file=io.StringIO(), width=width, color_system=None, highlight=False,
+                      force_jupyter=False)  # in a notebook, too, write to the string
     console.print(renderable)
     return "\n".join(line.rstrip() for line in console.file.getvalue().splitlines()) + "\n"
 

@@ -9,6 +9,7 @@ another place, and nothing that was there before is touched.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 from collections.abc import Iterator
@@ -53,7 +54,8 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator:
     except OSError as exc:
         raise cannot_write(path, exc) from None
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a read-only folder cannot even be asked to unlink
+            tmp.unlink(missing_ok=True)
 
 
 def write_text(path: str | Path, text: str) -> Path:
@@ -99,3 +101,15 @@ def save_figure(figure, path: str | Path, dpi: int = 100) -> Path:
 def display_path(path: str | Path) -> str:
     """A path as printable text: bytes that are not UTF-8 shown as U+FFFD instead of failing."""
     return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def write_torch(obj, path: str | Path) -> Path:
+    """`torch.save` `obj` to `path` atomically. It is serialised in memory first, so a full disk
+    surfaces as the OSError of the file write (torch's own writer hides it in a RuntimeError)."""
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return write_bytes(path, buffer.getbuffer())

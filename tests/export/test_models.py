@@ -1,5 +1,10 @@
 """Every registered model exported with a dynamic batch computes PyTorch's logits: in ONNX Runtime
-from the ONNX file and as the reloaded ``.pt2`` program, at batch sizes 1 and 5 (traced at 2)."""
+from the ONNX file and as the reloaded ``.pt2`` program, at batch sizes 1 and 5 (traced at 2).
+
+The chapters' own models run in the quick suite. Exporting costs time in proportion to the layers
+(DenseNet-264 alone takes about a minute on two cores), so the deeper members of the same
+families, built from the same blocks, run with ``-m slow``.
+"""
 
 import pytest
 import torch
@@ -12,6 +17,12 @@ from cnnlab.models.build import build_for_input, default_input
 LARGEST_SIDE = 96
 """The 224-pixel models (AlexNet, VGG, NiN) are exported at 96 pixels: a classifier sized for 96
 pixels has a fifth of the weights, and the graph is the same."""
+
+DEEPER = frozenset({
+    "vgg11", "vgg13", "vgg16", "vgg19", "googlenet-bn", "resnet34", "resnet50", "resnet101",
+    "resnet152", "preact-resnet50", "resnext50", "densenet121", "densenet169", "densenet201",
+    "densenet264", "regnetx-400mf",
+})
 
 
 def model_with_statistics(name: str) -> tuple[torch.nn.Module, tuple[int, int, int]]:
@@ -29,7 +40,9 @@ def model_with_statistics(name: str) -> tuple[torch.nn.Module, tuple[int, int, i
     return model, shape
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", [
+    pytest.param(name, marks=pytest.mark.slow) if name in DEEPER else name for name in list_models()
+])
 def test_exported_model_computes_pytorch_logits_at_batch_1_and_5(name, tmp_path):
     model, shape = model_with_statistics(name)
     program = trace_program(model, torch.randn(2, *shape), batch="dynamic")

@@ -1,4 +1,5 @@
-"""The ImageNet configuration equals torchvision's architectures (item 5: weights load across)."""
+"""The ImageNet configuration equals torchvision's architectures: weights load across and give
+torchvision's logits at any input side torchvision accepts."""
 
 import pytest
 import torch
@@ -13,9 +14,9 @@ TORCHVISION_PARAMS = {
     "resnet101": 44_549_160, "resnet152": 60_192_808, "resnext50": 25_028_904,
     "vgg11": 132_863_336, "vgg13": 133_047_848, "vgg16": 138_357_544, "vgg19": 143_667_240,
     "densenet121": 7_978_856, "densenet169": 14_149_480, "densenet201": 20_013_928,
-    "googlenet": 6_624_904, "regnetx-400mf": 5_495_976,
+    "googlenet": 6_624_904, "regnetx-400mf": 5_495_976, "alexnet": 61_100_840,
 }
-"""SPEC §2's torchvision parameter counts (GoogLeNet without its auxiliary heads)."""
+"""SPEC §2's torchvision parameter counts (GoogLeNet without its auxiliary heads) and AlexNet's."""
 
 
 def torchvision_model(name):
@@ -58,18 +59,55 @@ def randomise_norm_statistics(model):
                 module.bias.normal_(0, 0.1)
 
 
+SIDES = {"vgg11": (160, 224, 256), "alexnet": (160, 224, 256)}
+"""Sides whose feature maps are smaller and larger than the 7x7 (VGG) and 6x6 (AlexNet) that
+torchvision's adaptive pooling makes of them; the others run at an odd side (ceil-mode pooling,
+padding) and two even ones, small enough to keep the test quick."""
+
+
 @pytest.mark.parametrize("name", ["resnet18", "resnet50", "resnext50", "vgg11", "densenet121",
-                                  "googlenet"])
-def test_torchvision_weights_give_torchvision_logits(name):
+                                  "googlenet", "alexnet"])
+def test_torchvision_weights_give_torchvision_logits_at_several_sides(name):
     torch.manual_seed(0)
     theirs = torchvision_model(name).eval()
     randomise_norm_statistics(theirs)
     ours = load_torchvision(create_model(name, config="imagenet", init=None), theirs).eval()
-    x = torch.randn(1, 3, 224, 224)
-    with torch.no_grad():
-        expected, got = theirs(x), ours(x)
-    assert got.shape == (1, 1000)
-    torch.testing.assert_close(got, expected, atol=1e-4, rtol=0)
+    for side in SIDES.get(name, (97, 160, 224)):
+        x = torch.randn(1, 3, side, side)
+        with torch.no_grad():
+            expected, got = theirs(x), ours(x)
+        assert got.shape == (1, 1000)
+        torch.testing.assert_close(got, expected, atol=1e-4, rtol=0, msg=f"at {side}x{side}")
+
+
+def test_batch_norm_vgg_is_torchvisions_vgg_bn():
+    with torch.device("meta"):
+        ours = create_model("vgg11", config="imagenet", norm="batch", bias=True, init=None)
+        theirs = torchvision.models.vgg11_bn()
+    assert count(ours) == count(theirs) == 132_868_840
+    load_torchvision(ours, theirs)
+
+
+def test_squeeze_excitation_regnet_is_torchvisions_regnety():
+    with torch.device("meta"):  # RegNetY-400MF: the width rule plus se_ratio 0.25
+        ours = create_model("regnetx-400mf", config="imagenet", init=None, w0=48.0, wa=27.89,
+                            wm=2.09, depth=16, group_width=8, se_ratio=0.25)
+    theirs = torchvision.models.regnet_y_400mf()  # its width rule needs real tensors
+    assert count(ours) == count(theirs) == 4_344_144
+
+
+def test_auxiliary_classifiers_load_and_give_torchvisions_side_logits():
+    torch.manual_seed(0)
+    theirs = torchvision.models.googlenet(aux_logits=True, init_weights=True,
+                                          transform_input=False).train()
+    ours = load_torchvision(create_model("googlenet", config="imagenet", aux_logits=True,
+                                         init=None), theirs).train()
+    features = torch.randn(2, 512, 14, 14)  # what inception 4a hands to the first head
+    torch.manual_seed(1)  # the same dropout mask
+    expected = theirs.aux1(features)
+    torch.manual_seed(1)
+    ours.b4[1](features)
+    torch.testing.assert_close(ours.b4[1].logits, expected)
 
 
 def test_state_dict_source_and_auxiliary_heads_are_accepted():

@@ -1,4 +1,4 @@
-"""Every notebook in examples/ runs top to bottom in a fresh Jupyter kernel and shows what it should.
+"""Every notebook in examples/ runs top to bottom in a fresh Jupyter kernel and shows its output.
 
 Each notebook gets its own kernel (nbclient, the venv's python through the `python3` kernel spec
 that ipykernel provides). A cell that trains (``.fit(``) must leave the live board's figure

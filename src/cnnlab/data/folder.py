@@ -20,7 +20,7 @@ from cnnlab.data.images import UnreadableImage, image_is_grey, load_pixels
 from cnnlab.data.loader import DataModule, check_fraction, split_indices
 from cnnlab.data.sources import cache_dir
 from cnnlab.errors import MissingFileError, UsageError
-from cnnlab.files import atomic_write, display_path
+from cnnlab.files import display_path, write_torch
 
 SUFFIXES = {".png", ".jpg", ".jpeg"}
 TEST_SPLIT_SEED = "test"  # the held-out test set does not change with the training seed
@@ -136,8 +136,7 @@ def load_tree(root: Path, size: int, grayscale: bool | None, cache: Path) -> dic
     if tree is None:
         tree = {**decode(files, size, grayscale), "classes": classes, "format": CACHE_FORMAT}
         path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_write(path) as f:
-            torch.save(tree, f)
+        write_torch(tree, path)
     if tree["skipped"]:
         warnings.warn(f"skipped {len(tree['skipped'])} unreadable image(s): "
                       f"{', '.join(tree['skipped'])}", stacklevel=3)

@@ -10,7 +10,6 @@ from cnnlab.models.layers import Flatten, adaptive_pool, check_choices, conv_rel
 from cnnlab.models.norms import NORMS, Norm
 from cnnlab.models.registry import register
 
-
 CHANNELS = (96, 256, 384, 384, 256)
 """The five convolutions' channels in the chapter's AlexNet."""
 

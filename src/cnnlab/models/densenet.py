@@ -10,7 +10,7 @@ from torch.utils.checkpoint import checkpoint
 
 from cnnlab.errors import UsageError
 from cnnlab.models.layers import check_choices
-from cnnlab.models.norms import NORMS, Norm
+from cnnlab.models.norms import BATCH_NORM, NORMS, Norm
 from cnnlab.models.registry import register
 from cnnlab.models.resnet import stem
 
@@ -19,7 +19,7 @@ TRANSITION_POOLS = {"avg": nn.AvgPool2d, "max": nn.MaxPool2d}
 
 
 def conv_block(num_channels: int, *, in_channels: int, bn_size: int = 0, bias: bool = True,
-               norm: Norm = Norm(), out_channels: int | None = None) -> nn.Sequential:
+               norm: Norm = BATCH_NORM, out_channels: int | None = None) -> nn.Sequential:
     """BN (or `norm`), ReLU, 3x3 conv to `out_channels` (default `num_channels`, the growth rate);
     with `bn_size` > 0, a 1x1 bottleneck conv to `bn_size * num_channels` channels (with its
     norm, ReLU) comes first."""
@@ -64,7 +64,7 @@ class DenseBlock(nn.Module):
     """
 
     def __init__(self, num_convs: int, num_channels: int, *, in_channels: int,
-                 bn_size: int = 0, bias: bool = True, norm: Norm = Norm(),
+                 bn_size: int = 0, bias: bool = True, norm: Norm = BATCH_NORM,
                  merge: str = "concat", memory_efficient: bool = False):
         super().__init__()
         if merge not in MERGES:
@@ -98,7 +98,7 @@ class DenseBlock(nn.Module):
 
 
 def transition_block(num_channels: int, *, in_channels: int, bias: bool = True,
-                     norm: Norm = Norm(), pool: str = "avg") -> nn.Sequential:
+                     norm: Norm = BATCH_NORM, pool: str = "avg") -> nn.Sequential:
     """BN (or `norm`), ReLU, 1x1 conv to `num_channels`, 2x2 average (or max) pool: fewer
     channels, half the side."""
     if pool not in TRANSITION_POOLS:

@@ -9,7 +9,7 @@ from torch import nn
 
 from cnnlab.errors import UsageError
 from cnnlab.models.layers import check_choices
-from cnnlab.models.norms import NORMS, Norm
+from cnnlab.models.norms import NO_NORM, NORMS, Norm
 from cnnlab.models.registry import register
 
 POOLINGS = ("pad", "ceil")
@@ -31,7 +31,7 @@ INCEPTION_CHANNELS = {
 
 
 def conv_unit(in_channels: int, out_channels: int, kernel_size, stride: int = 1, padding=0, *,
-              norm: Norm = Norm("none"), bias: bool = True, relu: bool = True) -> nn.Sequential:
+              norm: Norm = NO_NORM, bias: bool = True, relu: bool = True) -> nn.Sequential:
     """Conv, its norm (if any), ReLU (unless `relu=False`: a linear projection)."""
     conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, bias=bias)
     return nn.Sequential(conv, *norm.layers(out_channels),
@@ -60,7 +60,7 @@ class Inception(nn.Module):
     """
 
     def __init__(self, c1: int, c2: tuple[int, int], c3: tuple[int, int], c4: int, *,
-                 in_channels: int, norm: Norm = Norm("none"), bias: bool = True,
+                 in_channels: int, norm: Norm = NO_NORM, bias: bool = True,
                  wide_kernel: int = 5, variant: str = "v1"):
         super().__init__()
         if variant not in INCEPTIONS:
@@ -98,7 +98,7 @@ class AuxiliaryClassifier(nn.Module):
     `.logits`, for `auxiliary_loss` to add to the main loss (evaluation ignores it).
     """
 
-    def __init__(self, in_channels: int, num_classes: int, *, norm: Norm = Norm("none"),
+    def __init__(self, in_channels: int, num_classes: int, *, norm: Norm = NO_NORM,
                  bias: bool = True):
         super().__init__()
         self.conv = conv_unit(in_channels, 128, 1, norm=norm, bias=bias)

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from cnnlab.errors import UsageError
-from cnnlab.models.norms import Norm
+from cnnlab.models.norms import NO_NORM, Norm
 
 
 def check_choices(builder: type, **values) -> None:
@@ -55,14 +55,14 @@ def adaptive_pool(side: int) -> list[nn.Module]:
 
 
 def conv_relu(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-              padding: int = 0, *, norm: Norm = Norm("none"), bias: bool = True) -> nn.Sequential:
+              padding: int = 0, *, norm: Norm = NO_NORM, bias: bool = True) -> nn.Sequential:
     """A convolution (then its norm, if any) followed by ReLU: one stage of AlexNet."""
     return nn.Sequential(nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding,
                                    bias=bias),
                          *norm.layers(out_channels), nn.ReLU(inplace=True))
 
 
-def fc_block(in_features: int, out_features: int, dropout: float, *, norm: Norm = Norm("none"),
+def fc_block(in_features: int, out_features: int, dropout: float, *, norm: Norm = NO_NORM,
              bias: bool = True, dropout_first: bool = False) -> nn.Sequential:
     """A fully connected hidden layer of AlexNet/VGG: linear, (norm), ReLU, dropout; or, with
     `dropout_first` (torchvision's AlexNet), dropout on the layer's input instead."""

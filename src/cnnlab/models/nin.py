@@ -7,7 +7,7 @@ from torch import nn
 from cnnlab.errors import UsageError
 from cnnlab.models.inputs import flat_features
 from cnnlab.models.layers import Flatten, check_choices
-from cnnlab.models.norms import NORMS, Norm
+from cnnlab.models.norms import NO_NORM, NORMS, Norm
 from cnnlab.models.registry import register
 
 HEADS = ("gap", "fc", "gradual")
@@ -32,7 +32,7 @@ def _conv_stack(widths, kernel_size: int, strides: int, padding: int, *, in_chan
 
 def nin_block(out_channels: int, kernel_size: int, strides: int, padding: int, *,
               in_channels: int, num_1x1: int = 2, inner_kernel: int = 1,
-              norm: Norm = Norm("none"), bias: bool = True) -> nn.Sequential:
+              norm: Norm = NO_NORM, bias: bool = True) -> nn.Sequential:
     """A convolution and `num_1x1` 1x1 convolutions (per-pixel dense layers; `inner_kernel=3`
     makes them 3x3), each with its norm (if any) and ReLU."""
     return _conv_stack((out_channels,) * (1 + num_1x1), kernel_size, strides, padding,

@@ -50,3 +50,8 @@ class Norm:
             return [nn.GroupNorm(1, num_features, eps=self.eps, affine=self.affine)]
         return [BatchNorm(num_features, num_dims, eps=self.eps, mode=_LITE_MODES[self.kind],
                           affine=self.affine)]
+
+
+BATCH_NORM = Norm("batch")
+NO_NORM = Norm("none")
+"""The two defaults of the building blocks: torch's batch norm, and no normalisation."""

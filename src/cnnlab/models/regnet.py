@@ -10,7 +10,7 @@ from torch import nn
 
 from cnnlab.errors import UsageError
 from cnnlab.models.layers import check_choices
-from cnnlab.models.norms import NORMS, Norm
+from cnnlab.models.norms import BATCH_NORM, NORMS, Norm
 from cnnlab.models.registry import register
 from cnnlab.models.resnet import Residual, ResNeXtBlock
 
@@ -22,7 +22,7 @@ REGNETX32_ARCH = ((4, 32, 16, 1.0), (6, 80, 16, 1.0))
 
 def anynet_stage(depth: int, num_channels: int, group_width: int, bot_mul: float, *,
                  in_channels: int, bias: bool = True, block: str = "bottleneck",
-                 norm: Norm = Norm(), se_ratio: float = 0.0) -> nn.Sequential:
+                 norm: Norm = BATCH_NORM, se_ratio: float = 0.0) -> nn.Sequential:
     """`depth` ResNeXt blocks (or basic residual blocks, which ignore group width and bot_mul);
     the first halves the side and changes the channels."""
     def unit(channels_in: int | None, first: bool) -> nn.Module:

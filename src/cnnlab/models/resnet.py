@@ -9,7 +9,7 @@ from torch import nn
 
 from cnnlab.errors import UsageError
 from cnnlab.models.layers import SqueezeExcitation, check_choices
-from cnnlab.models.norms import NORMS, Norm
+from cnnlab.models.norms import BATCH_NORM, NO_NORM, NORMS, Norm
 from cnnlab.models.registry import register
 
 BLOCKS = ("basic", "bottleneck")
@@ -81,11 +81,11 @@ class Residual(_ResidualBlock):
 
     def __init__(self, num_channels: int, use_1x1conv: bool = False, strides: int = 1, *,
                  in_channels: int | None = None, preact: bool = False, bias: bool = True,
-                 shortcut_norm: bool = False, norm: Norm = Norm(), se_ratio: float = 0.0):
+                 shortcut_norm: bool = False, norm: Norm = BATCH_NORM, se_ratio: float = 0.0):
         in_channels = in_channels or num_channels
         specs = [(in_channels, num_channels, 3, strides, 1),
                  (num_channels, num_channels, 3, 1, 1)]
-        shortcut = norm if shortcut_norm else Norm("none")
+        shortcut = norm if shortcut_norm else NO_NORM
         super().__init__(_branch(specs, preact, bias, norm, _squeezed(se_ratio, in_channels)),
                          _shortcut(in_channels, num_channels, strides, use_1x1conv, bias,
                                    shortcut), preact)
@@ -103,7 +103,7 @@ class ResNeXtBlock(_ResidualBlock):
     def __init__(self, num_channels: int, group_width: int, bot_mul: float,
                  use_1x1conv: bool = False, strides: int = 1, *, in_channels: int | None = None,
                  preact: bool = False, bias: bool = True, shortcut_norm: bool | None = None,
-                 norm: Norm = Norm(), se_ratio: float = 0.0):
+                 norm: Norm = BATCH_NORM, se_ratio: float = 0.0):
         in_channels = in_channels or num_channels
         bot_channels = int(round(num_channels * bot_mul))
         if bot_channels <= 0 or group_width <= 0 or bot_channels % group_width:
@@ -115,12 +115,12 @@ class ResNeXtBlock(_ResidualBlock):
         normed = not preact if shortcut_norm is None else shortcut_norm
         super().__init__(_branch(specs, preact, bias, norm, _squeezed(se_ratio, in_channels)),
                          _shortcut(in_channels, num_channels, strides, use_1x1conv, bias,
-                                   norm if normed else Norm("none")),
+                                   norm if normed else NO_NORM),
                          preact)
 
 
 def stem(in_channels: int, out_channels: int = 64, bias: bool = True,
-         norm: Norm = Norm()) -> nn.Sequential:
+         norm: Norm = BATCH_NORM) -> nn.Sequential:
     """7x7 stride-2 conv, batch norm (or `norm`), ReLU and a 3x3 stride-2 max pool: a quarter of
     the side."""
     return nn.Sequential(nn.Conv2d(in_channels, out_channels, 7, 2, 3, bias=bias),

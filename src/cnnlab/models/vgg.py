@@ -7,7 +7,7 @@ from torch import nn
 from cnnlab.errors import UsageError
 from cnnlab.models.inputs import flat_features
 from cnnlab.models.layers import Flatten, adaptive_pool, check_choices, fc_block
-from cnnlab.models.norms import NORMS, Norm
+from cnnlab.models.norms import NO_NORM, NORMS, Norm
 from cnnlab.models.registry import register
 
 VGG_ARCHS = {
@@ -21,7 +21,7 @@ VGG_ARCHS = {
 
 
 def vgg_block(num_convs: int, out_channels: int, *, in_channels: int,
-              norm: Norm = Norm("none"), bias: bool = True) -> nn.Sequential:
+              norm: Norm = NO_NORM, bias: bool = True) -> nn.Sequential:
     """`num_convs` 3x3 convolutions (padding 1), each with its norm (if any) and ReLU, then a 2x2
     max pool halving the size."""
     layers = []

@@ -8,6 +8,7 @@ refused.
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 import random
 from pathlib import Path
@@ -16,37 +17,69 @@ import numpy as np
 import torch
 
 from cnnlab.errors import MissingFileError, UsageError
-from cnnlab.files import atomic_write
+from cnnlab.files import display_path, write_torch
+
+DIGEST = "digest"
+"""The checkpoint entry holding the SHA-256 of everything else in it (tensors and values)."""
+
+
+def state_digest(state) -> str:
+    """SHA-256 over every key, value and tensor byte of a checkpoint state, in a fixed order:
+    a flipped bit anywhere in what was saved changes it."""
+    digest = hashlib.sha256()
+
+    def visit(value) -> None:
+        if isinstance(value, torch.Tensor):
+            tensor = value.detach().cpu().contiguous()
+            digest.update(f"T{tensor.dtype}{tuple(tensor.shape)}".encode())
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+        elif isinstance(value, dict):
+            digest.update(f"D{len(value)}".encode())
+            for key in sorted(value, key=repr):
+                if key != DIGEST:
+                    digest.update(repr(key).encode())
+                    visit(value[key])
+        elif isinstance(value, (list, tuple)):
+            digest.update(f"L{len(value)}".encode())
+            for item in value:
+                visit(item)
+        else:
+            digest.update(repr(value).encode())
+
+    visit(state)
+    return digest.hexdigest()
 
 
 def save_checkpoint(state: dict, path: str | Path) -> Path:
-    """Write ``state`` to ``path`` atomically (temporary file, flush, fsync, rename)."""
-    with atomic_write(path) as f:
-        torch.save(state, f)
-    return Path(path)
+    """Write ``state`` and its digest to ``path`` atomically (temporary file, fsync, rename)."""
+    return write_torch({**state, DIGEST: state_digest(state)}, path)
 
 
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
-    """Load a checkpoint with ``weights_only=True``; refuse pickled code, name corrupt files."""
+    """Load a checkpoint with ``weights_only=True``: refuse pickled code, and name a truncated,
+    corrupt or altered file (one whose content no longer matches its digest)."""
     path = Path(path)
+    shown = display_path(path)
     if not path.is_file():
-        raise MissingFileError(f"no checkpoint file at {path}")
+        raise MissingFileError(f"no checkpoint file at {shown}")
+    damaged = (f"checkpoint {shown} is truncated or corrupt ({{}}); use an earlier checkpoint "
+               "such as best.pt or retrain")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         lines = [line.strip() for line in str(exc).splitlines() if "unsupported" in line.lower()]
-        reason = (lines or ["not a plain tensor/number/string container"])[0][:160]
+        if not lines:
+            raise UsageError(damaged.format(f"UnpicklingError: {exc}")) from None
         raise UsageError(
-            f"refused to load {path}: it needs arbitrary unpickling, which could run code, "
-            f"so it was not executed ({reason}); load only checkpoints written by cnnlab"
+            f"refused to load {shown}: it needs arbitrary unpickling, which could run code, "
+            f"so it was not executed ({lines[0][:160]}); load only checkpoints written by cnnlab"
         ) from None
     except Exception as exc:  # torch raises OSError, KeyError, EOFError or RuntimeError here
-        raise UsageError(
-            f"checkpoint {path} is truncated or corrupt ({type(exc).__name__}: {exc}); "
-            "use an earlier checkpoint such as best.pt or retrain"
-        ) from None
+        raise UsageError(damaged.format(f"{type(exc).__name__}: {exc}")) from None
     if not isinstance(state, dict) or "model" not in state:
-        raise UsageError(f"{path} is not a cnnlab checkpoint (no 'model' entry)")
+        raise UsageError(f"{shown} is not a cnnlab checkpoint (no 'model' entry)")
+    if DIGEST in state and state.pop(DIGEST) != state_digest(state):
+        raise UsageError(damaged.format("its content does not match the digest written with it"))
     return state
 
 

@@ -69,7 +69,8 @@ def resume_run(run: str | Path, progress: bool = True, data_dir: str | None = No
     config = recorded_config(record, Path(run) / "config.json")
     config = config.replace(**{k: v for k, v in changes.items() if v is not None})
     data = data_from_record(record["data"], data_dir)
-    model = model_from_record(record["model"], Path(run) / "config.json")
+    model = build_model(config, data)  # as the run began: a run killed before its first
+    # checkpoint starts again from the same initial weights
     return Trainer(config, progress=progress).fit(model, data, out=run, resume=True)
 
 

@@ -1,0 +1,115 @@
+"""The fault-injection suite's ledger and tools: every test counts the faults it injected, the
+ones the product survived, the inputs it tried, and any traceback or lost data it saw. The run
+ends with one summary line; tracebacks and data lost must both be 0.
+"""
+
+import contextlib
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+
+
+@dataclass
+class Ledger:
+    injected: int = 0
+    survived: int = 0
+    inputs: int = 0
+    tracebacks: int = 0
+    data_lost: int = 0
+
+    def line(self) -> str:
+        return (f"faults injected {self.injected}, faults survived {self.survived}, inputs tried "
+                f"{self.inputs}, tracebacks seen {self.tracebacks}, data lost {self.data_lost}")
+
+
+LEDGER = Ledger()
+
+
+class Faults:
+    """What one test records in the ledger (survived faults, tracebacks, lost data)."""
+
+    def injected(self, n: int = 1) -> None:
+        LEDGER.injected += n
+
+    def survived(self, n: int = 1) -> None:
+        LEDGER.survived += n
+
+    def tried(self, n: int = 1) -> None:
+        LEDGER.inputs += n
+
+    def check_output(self, stderr: str, code: int) -> None:
+        """Count a traceback and fail on it; exit 2 must be one line."""
+        if "Traceback (most recent call last)" in stderr or code not in (0, 2, 3):
+            LEDGER.tracebacks += 1
+            pytest.fail(f"exit {code} with a traceback:\n{stderr[-3000:]}")
+        if code == 2:
+            assert stderr.count("\n") == 1 and stderr.startswith("cnnlab: error: "), stderr
+
+    def lost(self, what: str) -> None:
+        LEDGER.data_lost += 1
+        pytest.fail(f"data lost: {what}")
+
+
+@pytest.fixture
+def faults() -> Faults:
+    return Faults()
+
+
+def pytest_terminal_summary(terminalreporter):
+    if any(getattr(LEDGER, f.name) for f in fields(LEDGER)):
+        terminalreporter.write_line(LEDGER.line())
+
+
+def cnnlab(*args, prelude: str = "", timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
+    """`cnnlab ARGS` in a fresh single-threaded process, after running `prelude` (a fault hook)."""
+    code = f"{prelude}\nimport sys\nfrom cnnlab.cli import main\nsys.exit(main(sys.argv[1:]))"
+    return subprocess.run([sys.executable, "-c", code, *map(str, args)], env=ENV,
+                          capture_output=True, text=True, timeout=timeout, **kwargs)
+
+
+def popen_cnnlab(*args, prelude: str = "") -> subprocess.Popen:
+    code = f"{prelude}\nimport sys\nfrom cnnlab.cli import main\nsys.exit(main(sys.argv[1:]))"
+    return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.fixture(scope="session")
+def picture_folder(tmp_path_factory) -> Path:
+    """Two classes of 24 grey 28x28 images: a quick data set whose test split is small."""
+    root = tmp_path_factory.mktemp("pictures")
+    rng = np.random.default_rng(0)
+    for label in range(2):
+        (root / f"c{label}").mkdir()
+        for index in range(24):
+            pixels = rng.integers(0, 90, (28, 28)) + 140 * label
+            Image.fromarray(pixels.astype(np.uint8), mode="L").save(root / f"c{label}/{index}.png")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _user_cache(tmp_path_factory, monkeypatch):
+    """One image cache for the whole suite, outside the user's."""
+    cache = tmp_path_factory.getbasetemp() / "cnnlab-cache"
+    monkeypatch.setenv("CNNLAB_DATA", str(cache))
+    ENV["CNNLAB_DATA"] = str(cache)
+
+
+@contextlib.contextmanager
+def small_filesystem(path: Path, size: str = "2m"):
+    """A tmpfs of `size` mounted at `path` (root only): real ENOSPC and EROFS."""
+    path.mkdir(parents=True, exist_ok=True)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                      capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=True)
