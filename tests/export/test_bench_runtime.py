@@ -1,10 +1,12 @@
-"""`bench --mode infer --runtime onnxruntime`: inference timed in ONNX Runtime (no timing asserts)."""
+"""`bench --mode infer --runtime onnxruntime`: inference timed in ONNX Runtime.
+
+Nothing about speed is asserted: only that ONNX Runtime runs the model, and what it refuses.
+"""
 
 import pytest
-import torch
 from torch import nn
 
-from cnnlab.analysis.bench import BenchOptions, make_step, measure, prepare, random_batch
+from cnnlab.analysis.bench import BenchOptions, make_step, prepare, random_batch
 from cnnlab.cli import main
 from cnnlab.errors import UsageError
 
@@ -22,13 +24,6 @@ def test_the_onnxruntime_step_runs_the_session_not_the_model(monkeypatch):
     step = make_step(model, options, (1, 12, 12))
     monkeypatch.setattr(model, "forward", lambda x: pytest.fail("PyTorch ran the model"))
     step(*random_batch((5, 1, 12, 12), 10, options))  # a batch size other than the traced one
-
-
-def test_measure_reports_onnxruntime_throughput_and_memory():
-    options = BenchOptions(**ONNXRUNTIME)
-    row = measure(prepare(tiny_model(), options), (8, 1, 12, 12), 10, options)
-    assert row.batch_size == 8 and row.images_per_s > 0 and row.peak_bytes > 0
-    assert options.label() == "infer, cpu, onnxruntime"
 
 
 @pytest.mark.parametrize("options, message", [

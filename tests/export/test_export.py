@@ -80,8 +80,8 @@ class Drifting(nn.Module):
 @pytest.mark.parametrize("format", ["onnx", "pt2"])
 def test_a_file_that_differs_from_pytorch_is_an_error_and_is_not_kept(format, tmp_path):
     with pytest.raises(ExportMismatch, match="tolerance 0.0001.*no file was written"):
-        export_model(Drifting(), tmp_path / f"drift.{format}", example_input=torch.randn(2, 1, 2, 2),
-                     metadata=METADATA, format=format)
+        export_model(Drifting(), tmp_path / f"drift.{format}",
+                     example_input=torch.randn(2, 1, 2, 2), metadata=METADATA, format=format)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -75,6 +75,33 @@ def cnnlab(*args, prelude: str = "", timeout: float = 300, **kwargs) -> subproce
                           capture_output=True, text=True, timeout=timeout, **kwargs)
 
 
+@dataclass
+class Outcome:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def run_main(capsys):
+    """`run_main(*argv)`: the CLI in this process (quick); an exception escaping it is a bug."""
+    from cnnlab.cli import main
+
+    def run(*argv) -> Outcome:
+        capsys.readouterr()
+        try:
+            code = main([str(a) for a in argv])
+        except SystemExit as exc:
+            code = exc.code
+        except Exception:
+            LEDGER.tracebacks += 1
+            raise
+        out, err = capsys.readouterr()
+        return Outcome(code, out, err)
+
+    return run
+
+
 def popen_cnnlab(*args, prelude: str = "") -> subprocess.Popen:
     code = f"{prelude}\nimport sys\nfrom cnnlab.cli import main\nsys.exit(main(sys.argv[1:]))"
     return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], env=ENV,

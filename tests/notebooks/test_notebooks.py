@@ -1,8 +1,8 @@
 """Every notebook in examples/ runs top to bottom in a fresh Jupyter kernel and shows its output.
 
 Each notebook gets its own kernel (nbclient, the venv's python through the `python3` kernel spec
-that ipykernel provides). A cell that trains (``.fit(``) must leave the live board's figure
-(image/png) under it, and a cell that ends in ``summary(...)`` an HTML table.
+that ipykernel provides). A cell that trains (``.fit(`` or ``run_sweep(``) must leave the live
+board's figure (image/png) under it, and a cell that ends in ``summary(...)`` an HTML table.
 """
 
 import html.parser
@@ -15,6 +15,7 @@ from nbclient import NotebookClient
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 NOTEBOOKS = sorted(EXAMPLES.glob("*.ipynb"))
 CELL_TIMEOUT_S = 300
+TRAINS = (".fit(", "run_sweep(")
 
 
 def outputs_of(cell, kind: str) -> list[str]:
@@ -48,7 +49,7 @@ def test_notebook_runs_and_shows_figures_and_tables(path, tmp_path, monkeypatch)
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     for cell in code:
-        if ".fit(" in cell.source:
+        if any(call in cell.source for call in TRAINS):
             assert outputs_of(cell, "image/png"), f"no live figure under:\n{cell.source}"
         if cell.source.splitlines()[-1].startswith("cnnlab.summary("):
             parser = TableCounter()

@@ -2,9 +2,9 @@
 exponentially, and the smoothed loss read against it.
 
 The loss stays flat while the rate is too small, falls once it is large enough, and blows up
-when it is too large. The suggestion is the rate where the smoothed loss falls fastest (per
-factor of rate), a little below its minimum. The model's weights and buffers, its training mode,
-an optimiser passed in and the random-number states are all restored afterwards.
+when it is too large. The suggestion is a tenth of the rate where the smoothed loss is lowest:
+there the loss still falls steadily, well clear of the blow-up. The model's weights and buffers,
+its training mode, an optimiser passed in and the random-number states are all restored.
 """
 
 from __future__ import annotations
@@ -32,17 +32,22 @@ class LRFinderResult:
     losses: list[float]
     """The loss smoothed by an exponential moving average (bias-corrected)."""
     raw_losses: list[float]
-    suggestion: float
-    """The rate of steepest descent of the smoothed loss."""
+    lowest: float
+    """The rate at which the smoothed loss is lowest."""
     blowup: float | None
     """The rate at which the loss became non-finite or grew past `diverge` times its minimum
     (None: it never did within the range)."""
 
+    @property
+    def suggestion(self) -> float:
+        """The suggested rate: a tenth of the rate with the lowest smoothed loss."""
+        return self.lowest / 10
+
     def __str__(self) -> str:
         blowup = (f"the loss blew up at lr {self.blowup:.3g}" if self.blowup is not None else
                   f"the loss never blew up up to lr {self.lrs[-1]:.3g}")
-        return (f"suggested lr {self.suggestion:.3g} (steepest descent of the smoothed loss); "
-                f"{blowup}")
+        return (f"suggested lr {self.suggestion:.3g} (a tenth of {self.lowest:.3g}, where the "
+                f"smoothed loss is lowest); {blowup}")
 
     def plot(self):
         """Smoothed (and raw) loss against the rate on a log axis, the two rates marked."""
@@ -106,7 +111,7 @@ def lr_find(model: nn.Module, data, start_lr: float = 1e-5, end_lr: float = 10.0
             optimizer.load_state_dict(saved_optimizer)
         set_rng_state(saved_rng)
     blowup = lrs[-1] if len(lrs) < steps else None
-    return LRFinderResult(lrs, smoothed, raw, steepest_descent(lrs, smoothed), blowup)
+    return LRFinderResult(lrs, smoothed, raw, lrs[int(np.nanargmin(smoothed))], blowup)
 
 
 def _range_test(model, optimizer, batches, device, start_lr, end_lr, steps, smoothing,
@@ -136,18 +141,6 @@ def _range_test(model, optimizer, batches, device, start_lr, end_lr, steps, smoo
             break
         lowest = min(lowest, smoothed[-1])
     return lrs, raw, smoothed
-
-
-def steepest_descent(lrs: list[float], losses: list[float]) -> float:
-    """The rate where the loss falls fastest per factor of rate, before its minimum (the first
-    tenth of the curve, where the moving average is still settling, is left out)."""
-    losses = np.asarray(losses, dtype=float)
-    lowest = int(np.nanargmin(losses))
-    skip = len(lrs) // 10
-    if lowest - skip < 2:
-        return lrs[lowest]
-    slopes = np.gradient(losses[:lowest + 1], np.log(lrs[:lowest + 1]))
-    return lrs[skip + int(np.argmin(slopes[skip:]))]
 
 
 def lr_find_run(config: TrainConfig, start_lr: float = 1e-5, end_lr: float = 10.0,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,22 @@ def run_history(run: Path) -> list[dict]:
                  for key, value in row.items()} for row in csv.DictReader(f)]
 
 
+LOSS_LIMIT = 2.0
+"""A run whose training loss ends an epoch above this many times the loss of guessing uniformly
+(ln of the number of classes) is counted as diverged: its loss grew instead of falling, even
+where it stayed finite."""
+
+
+def blew_up(history: list[dict], num_classes: int) -> dict | None:
+    """Where a finished run's loss grew past the limit (or its validation loss is not finite)."""
+    limit = LOSS_LIMIT * math.log(num_classes)
+    for row in history:
+        if not row["train_loss"] <= limit or not math.isfinite(row["val_loss"]):
+            return {"epoch": row["epoch"], "step": None, "lr": row["lr"],
+                    "loss": row["train_loss"]}
+    return None
+
+
 @dataclass
 class RunInfo:
     """One run directory as the listing sees it."""
@@ -50,20 +67,23 @@ class RunInfo:
     config: TrainConfig
     result: dict
     history: list[dict]
+    num_classes: int
 
     @classmethod
     def read(cls, path: str | Path) -> RunInfo:
         path = Path(path)
         record = RunDir.open(path).read_config()
         return cls(path, recorded_config(record, path / CONFIG), read_result(path),
-                   run_history(path))
+                   run_history(path), len(record["data"]["classes"]))
 
     @property
     def status(self) -> str:
-        """completed, diverged, or unfinished (``epoch k/n``: resumable with --resume)."""
-        if self.result.get("status"):
-            return self.result["status"]
-        return f"unfinished ({len(self.history)}/{self.config.epochs} epochs)"
+        """completed, diverged (a non-finite loss, or one that grew past the limit), or
+        unfinished (k/n epochs: resumable with --resume)."""
+        status = self.result.get("status")
+        if status == "completed" and blew_up(self.history, self.num_classes):
+            return "diverged"
+        return status or f"unfinished ({len(self.history)}/{self.config.epochs} epochs)"
 
     def extra_settings(self) -> str:
         """The settings besides the listed ones that differ from the library defaults."""

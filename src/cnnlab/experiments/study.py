@@ -11,7 +11,6 @@ trial that diverges is a finished trial with status ``diverged``, not an error.
 from __future__ import annotations
 
 import json
-import math
 import multiprocessing
 import os
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 
 from cnnlab.errors import TrainingDiverged, UsageError
 from cnnlab.experiments.results import write_summary
-from cnnlab.experiments.runs import read_result, run_history
+from cnnlab.experiments.runs import blew_up, read_result, run_history
 from cnnlab.experiments.space import describe, params_key, run_name
 from cnnlab.experiments.sweep import SWEEPS_ROOT, Sweep
 from cnnlab.experiments.trials import (
@@ -97,9 +96,13 @@ def hidden_password(url: str) -> str:
 
 def _strategy(sweep: Sweep, seed: int | None):
     """The sampler and pruner: TPE for a search (a grid's points are enqueued, so the sampler
-    never chooses them) and median pruning of searched trials on validation accuracy."""
+    never chooses them), and for a search the median rule on each epoch's validation accuracy,
+    once half the trials (at most 5) have finished."""
     optuna = _optuna()
-    pruner = optuna.pruners.MedianPruner() if sweep.search else optuna.pruners.NopPruner()
+    if sweep.search:
+        pruner = optuna.pruners.MedianPruner(n_startup_trials=min(5, max(1, sweep.trials // 2)))
+    else:
+        pruner = optuna.pruners.NopPruner()
     return optuna.samplers.TPESampler(seed=seed), pruner
 
 
@@ -186,22 +189,6 @@ def _work_left(trials, sweep: Sweep) -> tuple[bool, int]:
 
 
 # --- one trial ---------------------------------------------------------------------------------
-
-LOSS_LIMIT = 2.0
-"""A run whose training loss ends an epoch above this many times the loss of guessing uniformly
-(ln of the number of classes) is counted as diverged: its loss grew instead of falling, even
-where it stayed finite."""
-
-
-def blew_up(history: list[dict], num_classes: int) -> dict | None:
-    """Where a finished run's loss grew past the limit (or its validation loss is not finite)."""
-    limit = LOSS_LIMIT * math.log(num_classes)
-    for row in history:
-        if not row["train_loss"] <= limit or not math.isfinite(row["val_loss"]):
-            return {"epoch": row["epoch"], "step": None, "lr": row["lr"],
-                    "loss": row["train_loss"]}
-    return None
-
 
 @dataclass
 class TrialOutcome:

@@ -20,6 +20,9 @@ from torch import nn
 
 from cnnlab.errors import UsageError
 from cnnlab.export.metadata import ExportMetadata, sidecar_path
+from cnnlab.export.onnx import write_onnx
+from cnnlab.export.pt2 import load_program, write_pt2
+from cnnlab.export.runtime import inference_session, session_runner
 
 FORMATS = ("onnx", "pt2")
 ATOL = 1e-4
@@ -64,6 +67,9 @@ def trace_program(model: nn.Module, example_input: torch.Tensor,
     """`model` in evaluation mode captured by `torch.export` on (N, C, H, W) inputs: any N for
     ``"dynamic"`` (traced at two or more images, since a batch of 1 would be specialised)."""
     batch = check_batch(batch)
+    if example_input.dim() != 4 or not example_input.is_floating_point():
+        raise UsageError(f"the example input must be a float (N, C, H, W) batch, got "
+                         f"{example_input.dtype} {tuple(example_input.shape)}")
     model.eval()
     if batch == "dynamic":
         example = tiled(example_input, max(2, len(example_input)))
@@ -133,14 +139,9 @@ def export_model(model: nn.Module, path: str | Path, *, example_input: torch.Ten
         expected = [model(images) for images in batches]
     with staged(*paths) as temporaries:
         if format == "onnx":
-            from cnnlab.export.onnx import write_onnx
-            from cnnlab.export.runtime import inference_session, session_runner
-
             opset = write_onnx(program, temporaries[0], metadata, opset)
             run = session_runner(inference_session(temporaries[0]))
         else:
-            from cnnlab.export.pt2 import load_program, write_pt2
-
             write_pt2(program, temporaries[0], metadata, *temporaries[1:])
             run = load_program(temporaries[0])
         error = max_difference(run, batches, expected)

@@ -1,4 +1,4 @@
-"""Running exported ONNX files with ONNX Runtime: sessions, predictions for image files, bench steps.
+"""Exported ONNX files in ONNX Runtime: sessions, predictions for image files, bench steps.
 
 The model runs in ONNX Runtime alone. Images are read and normalised by cnnlab's own pipeline
 (`read_image`, `BatchTransform`), with the sizes and statistics stored in the file's metadata,

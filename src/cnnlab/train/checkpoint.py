@@ -83,6 +83,23 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     return state
 
 
+def load_weights(model: torch.nn.Module, weights: dict, source: Path) -> None:
+    """Load `weights` into `model`; names and shapes that do not fit are one UsageError."""
+    own = model.state_dict()
+    missing = [key for key in own if key not in weights]
+    unexpected = [key for key in weights if key not in own]
+    reshaped = [f"{key} {tuple(weights[key].shape)} vs {tuple(own[key].shape)}"
+                for key in own if key in weights and weights[key].shape != own[key].shape]
+    problems = ([f"missing {', '.join(missing[:3])}"] if missing else []) + \
+               ([f"unexpected {', '.join(unexpected[:3])}"] if unexpected else []) + \
+               ([f"shape {', '.join(reshaped[:3])}"] if reshaped else [])
+    if problems:
+        raise UsageError(f"the weights in {display_path(source)} do not fit the model its record "
+                         f"describes ({'; '.join(problems)}); it is a foreign or edited "
+                         "checkpoint")
+    model.load_state_dict(weights)
+
+
 def rng_state() -> dict:
     """Every random-number state a training step can touch: torch (CPU, CUDA), Python, NumPy."""
     np_state = np.random.get_state()

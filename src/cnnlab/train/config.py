@@ -74,11 +74,16 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict, source: str = "config") -> TrainConfig:
         """Read a recorded configuration; unknown keys are an error naming them."""
+        if not isinstance(values, dict):
+            raise UsageError(f"{source}: the training settings are not a mapping")
         unknown = sorted(set(values) - set(setting_names()) - {"decisions"})
         if unknown:
             raise UsageError(f"{source} has unknown training settings {', '.join(unknown)}; "
                              f"known: {', '.join(setting_names())}")
-        return cls(**values)
+        try:
+            return cls(**values)
+        except UsageError as exc:
+            raise UsageError(f"{source}: {exc}") from None
 
 
 def setting_names() -> tuple[str, ...]:

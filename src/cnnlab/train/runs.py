@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from cnnlab.errors import MissingFileError, UsageError
-from cnnlab.train.checkpoint import load_checkpoint
+from cnnlab.train.checkpoint import load_checkpoint, load_weights
 from cnnlab.train.config import TrainConfig
 from cnnlab.train.rundir import LAST, RunDir, default_run_path
 from cnnlab.train.trainer import History, Trainer
@@ -129,22 +129,6 @@ def checkpoint_path(run: str | Path) -> Path:
         raise MissingFileError(f"no run or checkpoint at {run} (expected a run directory "
                                f"with {LAST}, or a .pt file)")
     return path
-
-
-def load_weights(model: nn.Module, weights: dict, source: Path) -> None:
-    """Load `weights` into `model`; names and shapes that do not fit are one UsageError."""
-    own = model.state_dict()
-    missing = [key for key in own if key not in weights]
-    unexpected = [key for key in weights if key not in own]
-    reshaped = [f"{key} {tuple(weights[key].shape)} vs {tuple(own[key].shape)}"
-                for key in own if key in weights and weights[key].shape != own[key].shape]
-    problems = ([f"missing {', '.join(missing[:3])}"] if missing else []) + \
-               ([f"unexpected {', '.join(unexpected[:3])}"] if unexpected else []) + \
-               ([f"shape {', '.join(reshaped[:3])}"] if reshaped else [])
-    if problems:
-        raise UsageError(f"the weights in {source} do not fit the model its record describes "
-                         f"({'; '.join(problems)}); it is a foreign or edited checkpoint")
-    model.load_state_dict(weights)
 
 
 @dataclass

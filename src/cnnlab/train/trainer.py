@@ -23,7 +23,13 @@ from cnnlab.errors import TrainingDiverged, UsageError
 from cnnlab.models.spec import ModelSpec
 from cnnlab.train import distributed
 from cnnlab.train.allocator import retain_freed_memory
-from cnnlab.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from cnnlab.train.checkpoint import (
+    load_checkpoint,
+    load_weights,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from cnnlab.train.config import TrainConfig, seed_recipe_layer, setting_names
 from cnnlab.train.history import History
 from cnnlab.train.progress import EpochProgress
@@ -396,12 +402,12 @@ class _Session:
     def resume_from(self, checkpoint: Path) -> None:
         """Continue from ``checkpoint``; a run killed before its first one starts afresh."""
         if checkpoint.is_file():
-            self.restore(load_checkpoint(checkpoint, map_location=self.device))
+            self.restore(load_checkpoint(checkpoint, map_location=self.device), checkpoint)
         elif self.ctx.is_main:
             print(f"no checkpoint {checkpoint} yet: starting the run from the beginning")
 
-    def restore(self, state: dict) -> None:
-        self.model.load_state_dict(state["model"])
+    def restore(self, state: dict, source: Path) -> None:
+        load_weights(self.model, state["model"], source)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
