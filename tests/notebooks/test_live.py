@@ -137,7 +137,7 @@ def test_watching_training_reads_nothing_more_back(tiny_data, one_thread, monkey
     boards = []
 
     def every_update(max_epochs):  # redraw at every sync point: the most the board can ask
-        boards.append(LiveBoard(max_epochs, interval=0.0, display=display))
+        boards.append(LiveBoard(max_epochs, interval=0.0, display=display, clock=FakeClock()))
         return boards[-1]
 
     monkeypatch.setattr(live, "LiveBoard", every_update)
@@ -148,3 +148,19 @@ def test_watching_training_reads_nothing_more_back(tiny_data, one_thread, monkey
     assert boards[0].redraws == len(display.times) >= steps  # every update and epoch end
     val_acc = [line for line in display.figure.axes[1].lines][1].get_ydata()
     assert len(val_acc) == 2 and all(0 <= acc <= 1 for acc in val_acc)
+
+
+def test_slow_drawing_is_kept_to_a_small_share_of_the_time():
+    clock = FakeClock()
+
+    class SlowDisplay(FakeDisplay):
+        def show(self, figure):
+            super().show(figure)
+            clock.now += 1.0  # a second to render each figure
+
+    display = SlowDisplay(clock)
+    board = LiveBoard(1, interval=2.0, display=display, clock=clock)
+    run_board(board, clock, epochs=1, steps=400, seconds_per_step=0.25)  # 100 s of steps
+    within = display.times[:-1]  # the first after `interval`, then 20 s after each 1 s draw
+    assert within == [2.0, 23.0, 44.0, 65.0, 86.0]
+    assert all(b - a >= 1 + 1 / live.DRAW_SHARE for a, b in zip(within, within[1:], strict=False))

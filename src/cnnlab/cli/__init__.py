@@ -26,8 +26,16 @@ def build_parser() -> Parser:
     return parser
 
 
+def _print_any_path() -> None:
+    """Let file names that are not UTF-8 print as the bytes they are on disk (as `ls` does)."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="surrogateescape")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    _print_any_path()
     args = build_parser().parse_args(argv)
     args.argv = argv[1:]  # the sub-command's own words, for relaunching (train --nproc)
     try:

@@ -3,7 +3,8 @@
 The board only draws numbers the trainer has already read back from the device at its sync
 points (the running loss and accuracy of the epoch so far) and at epoch ends (the epoch's row), so
 watching training never makes the accelerator wait. It redraws at every epoch end and, within an
-epoch, at most once every `interval` seconds, so drawing costs a few percent of the time at most.
+epoch, at most once every `interval` seconds, and less often when drawing is slow, so that drawing
+takes at most `DRAW_SHARE` of the time between two redraws.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from cnnlab.train.curves import CURVES_SIZE, InlineFigure, draw_curves
 from cnnlab.train.progress import in_notebook
 
 REDRAW_SECONDS = 3.0
+DRAW_SHARE = 0.05
 
 
 class NotebookDisplay:
@@ -39,8 +41,8 @@ class LiveBoard:
     """Train loss and accuracy within and at the end of each epoch, validation at epoch ends.
 
     `display` has a ``show(figure)`` method (the notebook's by default) and `clock` gives
-    seconds; the first redraw within an epoch comes `interval` seconds after the board's start
-    or its last redraw.
+    seconds; a redraw within an epoch comes at least `interval` seconds after the board's start
+    or its last redraw, and at least 1 / `DRAW_SHARE` times as long as that redraw took.
     """
 
     def __init__(self, max_epochs: int, interval: float = REDRAW_SECONDS, display=None,
@@ -53,6 +55,7 @@ class LiveBoard:
         self.redraws = 0
         self._epoch, self._steps = 0, 1
         self._drawn_at = clock()
+        self._gap = interval
 
     def start(self, epoch: int, total_steps: int) -> None:
         """Epoch `epoch` (0-based) of `total_steps` steps begins."""
@@ -61,7 +64,7 @@ class LiveBoard:
     def update(self, done_steps: int, loss: float, accuracy: float | None) -> None:
         """The running means of the epoch after `done_steps`; redrawn if `interval` has passed."""
         self.train.append((self._epoch + done_steps / self._steps, loss, accuracy))
-        if self.clock() - self._drawn_at >= self.interval:
+        if self.clock() - self._drawn_at >= self._gap:
             self.redraw()
 
     def end(self, row: dict) -> None:
@@ -75,7 +78,9 @@ class LiveBoard:
         self.redraw()
 
     def redraw(self) -> None:
+        started = self.clock()
         draw_curves(self.figure, self.train, self.evals, max_epochs=self.max_epochs)
         self.display.show(self.figure)
         self.redraws += 1
         self._drawn_at = self.clock()
+        self._gap = max(self.interval, (self._drawn_at - started) / DRAW_SHARE)
