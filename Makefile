@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH)
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,export,notebook]'
 	touch $@
 
 # Fashion-MNIST from the Debian package when it can be installed; otherwise cnnlab downloads it on first use.

@@ -20,10 +20,11 @@ import time
 
 import torch
 
-from cnnlab.analysis.bench import BenchOptions, make_step, prepare, random_batch, time_steps
+from cnnlab.analysis.bench import BenchOptions, make_step, prepare, random_batch
 from cnnlab.models.build import build_for_input
 from cnnlab.train.allocator import retain_freed_memory
 from cnnlab.train.autotune import (
+    OtherLoad,
     TrainingStepProbe,
     apply_threads,
     busy_cores,
@@ -54,20 +55,35 @@ def decide(spec: str, shape, cache_dir: str, batch: int) -> tuple[float, str, st
     return time.perf_counter() - started, amp.reason, layout.reason
 
 
-def grid(spec: str, shape, batch: int, rounds: int, steps: int) -> dict[tuple[bool, bool], float]:
-    """Milliseconds per full training step for each (bfloat16, channels-last), median of rounds."""
+def timed(step, batch, steps: int) -> tuple[float, float]:
+    """Wall-clock and CPU milliseconds (this process, all threads) per step over `steps` steps."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in range(steps):
+        step(*batch)
+    return (1000 * (time.perf_counter() - wall) / steps,
+            1000 * (time.process_time() - cpu) / steps)
+
+
+def grid(spec: str, shape, batch: int, rounds: int, steps: int) -> dict:
+    """Median (wall, CPU) milliseconds per full training step for each (bfloat16, channels-last).
+
+    With one thread the CPU time is the step's arithmetic even on a busy machine (time spent
+    waiting for a core is not counted); the wall time is what a user waits.
+    """
     variants = {}
     for amp, channels_last in itertools.product((False, True), repeat=2):
-        options = BenchOptions(amp=amp, channels_last=channels_last, warmup=2, steps=steps)
+        options = BenchOptions(amp=amp, channels_last=channels_last)
         torch.manual_seed(0)
         model = prepare(build_for_input(spec, shape), options)
         variants[amp, channels_last] = (make_step(model, options),
-                                        random_batch((batch, *shape), 10, options), options)
+                                        random_batch((batch, *shape), 10, options))
+        timed(*variants[amp, channels_last], steps=2)  # warm-up
     times = {key: [] for key in variants}
     for round_ in range(rounds):
         for key in variants if round_ % 2 == 0 else reversed(variants):
-            times[key].append(1000 * time_steps(*variants[key]))
-    return {key: statistics.median(t) for key, t in times.items()}
+            times[key].append(timed(*variants[key], steps))
+    return {key: tuple(statistics.median(t[i] for t in runs) for i in (0, 1))
+            for key, runs in times.items()}
 
 
 def main() -> None:
@@ -86,7 +102,7 @@ def main() -> None:
     retain_freed_memory()
     print(f"CPU: {detect_capabilities().fingerprint()}; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; others busy: {busy_cores(0.5):.2f} cores")
-    for text in args.models.split(","):
+    for text in filter(None, args.models.split(",")):
         spec, shape = parse_model(text)
         with tempfile.TemporaryDirectory() as cache_dir:
             cold, amp, layout = decide(spec, shape, cache_dir, args.probe_batch)
@@ -96,13 +112,15 @@ def main() -> None:
     if args.grid:
         for text in args.grid_models.split(","):
             spec, shape = parse_model(text)
+            load = OtherLoad()
             ms = grid(spec, shape, args.batch, args.rounds, args.steps)
-            print(f"\n{text}, training step at batch {args.batch} (ms, median of {args.rounds} "
-                  f"rounds of {args.steps} steps):")
-            print(f"  {'':9} {'NCHW':>8} {'channels-last':>14}")
+            print(f"\n{text}, training step at batch {args.batch}: wall (CPU) ms, median of "
+                  f"{args.rounds} rounds of {args.steps} steps; others kept {load.read():.2f} "
+                  "cores busy")
+            print(f"  {'wall (CPU)':10} {'NCHW':>16} {'channels-last':>16}")
             for amp in (False, True):
-                print(f"  {'bfloat16' if amp else 'fp32':9} {ms[amp, False]:8.1f} "
-                      f"{ms[amp, True]:14.1f}")
+                cells = [f"{ms[amp, cl][0]:.1f} ({ms[amp, cl][1]:.1f})" for cl in (False, True)]
+                print(f"  {'bfloat16' if amp else 'fp32':10} {cells[0]:>16} {cells[1]:>16}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ channels-last, as `cnnlab train lenet` runs it) with each thread count in interl
 first with nothing of ours beside it, then beside processes that each spin one core. A spinner
 stops by itself after its phase's time limit, and is stopped at the end of the phase anyway.
 The "others busy" column is `busy_cores()` just before the phase's timing: what everything
-else on the machine (the spinners included) kept busy.
+else on the machine (the spinners included) kept busy; "leave_busy picks" is what
+`default_threads(leave_busy=True)` chose at that moment.
 
     python benchmarks/threads.py                   # threads 1 and all cores, 1 spinner
     ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 python benchmarks/threads.py
@@ -36,6 +37,9 @@ def spinners(count: int, seconds: float) -> list[subprocess.Popen]:
 
 
 def stop(processes: list[subprocess.Popen]) -> None:
+    """Stop the spinners; warn when one had already ended (the phase outlived its limit)."""
+    if any(process.poll() is not None for process in processes):
+        print("warning: a spinner stopped before its phase ended; raise --limit")
     for process in processes:
         process.terminate()
     for process in processes:
@@ -64,7 +68,7 @@ def main() -> None:
     parser.add_argument("--busy", type=int, default=1, help="spinning processes beside (1)")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--steps", type=int, default=20, help="timed steps per round")
-    parser.add_argument("--limit", type=float, default=60.0,
+    parser.add_argument("--limit", type=float, default=120.0,
                         help="seconds after which a spinner stops by itself")
     args = parser.parse_args()
     threads = sorted({int(n) for n in args.threads.split(",")})
@@ -76,7 +80,9 @@ def main() -> None:
     from rich.table import Table
 
     table = Table(title="LeNet training step, batch 128, channels-last (ms, median of rounds)")
-    for column in ("beside", "others busy (cores)", *(f"{n} thread(s)" for n in threads), "best"):
+    columns = ("beside", "others busy (cores)", *(f"{n} thread(s)" for n in threads), "best",
+               "leave_busy picks")
+    for column in columns:
         table.add_column(column, justify="right")
     for count in (0, args.busy):
         started = time.monotonic()
@@ -84,15 +90,16 @@ def main() -> None:
         try:
             time.sleep(0.3 if count else 0)  # let the spinners start
             others = busy_cores(0.5)
+            pick = default_threads(leave_busy=True)
             ms = step_ms(threads, args.rounds, args.steps)
         finally:
             stop(busy)
         best = min(ms, key=ms.get)
         label = "nothing of ours" if count == 0 else f"{count} spinning process(es)"
         table.add_row(label, "n/a" if others is None else f"{others:.2f}",
-                      *(f"{ms[n]:.2f}" for n in threads), f"{best} thread(s)")
+                      *(f"{ms[n]:.2f}" for n in threads), f"{best} thread(s)", str(pick))
         print(f"phase '{label}' took {time.monotonic() - started:.1f} s")
-    Console().print(table)
+    Console(width=120).print(table)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,14 @@ def finish(process: subprocess.Popen, timeout: float = 300) -> str:
     return output
 
 
-@pytest.fixture
-def run_cnnlab():
-    """`run_cnnlab(*args)`: the command line in a fresh process; returns its output."""
-    return lambda *args: finish(cnnlab_process(*args))
+@pytest.fixture(autouse=True)
+def one_thread():
+    """In-process trials use one thread too, like the subprocesses: a busy machine's other
+    work then never leaves a thread of ours waiting for a core."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+

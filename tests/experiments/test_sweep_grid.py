@@ -26,19 +26,20 @@ def grid_sweep(tmp_path_factory):
 
 
 def _table(printed: str) -> str:
-    return printed[printed.index("sweep "):]
+    """The results table and what follows it."""
+    return printed[printed.rfind("\n", 0, printed.index(" trials finished")) + 1:]
 
 
 def test_every_trial_runs_once_and_the_diverged_ones_are_marked(grid_sweep):
     out, printed = grid_sweep
     started = [line for line in printed.splitlines() if " -> " in line]
     assert len(started) == 4 and len({line.split("] ")[1] for line in started}) == 4
-    rows = list(csv.DictReader(open(out / "sweep.csv")))
+    rows = list(csv.DictReader((out / "sweep.csv").read_text().splitlines()))
     assert [(r["model"], float(r["lr"]), r["status"]) for r in rows] == [
         ("lenet", 0.3, "completed"), ("lenet", 1000.0, "diverged"),
         ("lenet:norm=batch", 0.3, "completed"), ("lenet:norm=batch", 1000.0, "diverged")]
     assert all(r["note"] == "epoch 1" for r in rows if r["status"] == "diverged")
-    assert all(0 < float(r["test_acc"]) < 1 and int(r["params"]) > 40_000 for r in rows)
+    assert all(0 < float(r["test_acc"]) < 1 and int(r["parameters"]) > 40_000 for r in rows)
     assert (out / "sweep.png").stat().st_size > 10_000
     table = _table(printed)
     assert "4 of 4 trials finished" in table and table.count("diverged (epoch 1)") == 2

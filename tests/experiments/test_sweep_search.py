@@ -7,8 +7,10 @@ from cnnlab.cli import main
 from cnnlab.experiments import Sweep
 from cnnlab.experiments.study import create_study
 
-SETTINGS = {"epochs": 2, "subset": 256, "batch_size": 32, "device": "cpu"}
-ARGS = ["--epochs", "2", "--subset", "256", "--batch-size", "32", "--device", "cpu"]
+SETTINGS = {"epochs": 2, "subset": 256, "batch_size": 32, "val_fraction": 0.01, "device": "cpu"}
+ARGS = ["--epochs", "2", "--subset", "256", "--batch-size", "32", "--val-fraction", "0.01",
+        "--device", "cpu"]
+"""Two epochs of 8 steps, each followed by validation on 600 held-out images."""
 
 
 def test_a_hopeless_trial_is_pruned_after_its_first_epoch(tmp_path, capsys):
@@ -25,7 +27,8 @@ def test_a_hopeless_trial_is_pruned_after_its_first_epoch(tmp_path, capsys):
                  *ARGS, "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "trial 1: pruned after epoch 1" in printed
-    rows = {row["trial"]: row for row in csv.DictReader(open(out / "sweep.csv"))}
+    table = csv.DictReader((out / "sweep.csv").read_text().splitlines())
+    rows = {row["trial"]: row for row in table}
     assert rows.keys() == {"0", "1", "2"}  # the two cases and the one sampled point
     assert rows["0"]["status"] == "completed" and rows["1"]["status"] == "pruned"
     assert float(rows["1"]["val_acc"]) < float(rows["0"]["val_acc"])

@@ -15,6 +15,8 @@ from cnnlab.export import (
     inference_session,
     load_pt2,
     predict_onnx,
+    trace_program,
+    write_pt2,
 )
 from cnnlab.models import create_model
 
@@ -62,6 +64,16 @@ def test_pt2_export_writes_the_program_and_its_sidecar(lenet, tmp_path):
     assert json.loads((tmp_path / "lenet.pt2.json").read_text())["channels"] == 1
     with torch.no_grad():
         torch.testing.assert_close(program(images(7)), lenet(images(7)), atol=1e-4, rtol=0)
+
+
+def test_a_pt2_that_is_not_a_program_or_lacks_its_sidecar_is_a_usage_error(lenet, tmp_path):
+    (tmp_path / "notes.pt2").write_text("not a program")
+    with pytest.raises(UsageError, match="notes.pt2 is not a torch.export program"):
+        load_pt2(tmp_path / "notes.pt2")
+    write_pt2(trace_program(lenet, images()), tmp_path / "bare.pt2")
+    with pytest.raises(UsageError, match="bare.pt2 has no cnnlab metadata: bare.pt2.json is "
+                                         "missing"):
+        load_pt2(tmp_path / "bare.pt2")
 
 
 class Drifting(nn.Module):

@@ -90,7 +90,7 @@ def test_configurations_and_overrides():
     assert create_model("resnet18", config="imagenet", init=None).head[-1].out_features == 1000
     model = create_model("lenet", num_classes=5, in_channels=3)
     assert model(torch.randn(2, 3, 28, 28)).shape == (2, 5)
-    with pytest.raises(ValueError, match="unknown config 'cifar'"):
+    with pytest.raises(ValueError, match="config=cifar is not allowed"):
         create_model("lenet", config="cifar")
     with pytest.raises(ValueError, match="num_classes must be a positive integer, got 0"):
         create_model("lenet", num_classes=0)

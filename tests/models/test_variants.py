@@ -219,7 +219,8 @@ TRAINED = [
     ("lenet", {"norm": "scratch"}, 28),
     ("lenet", {"norm": "mean-only", "norm_affine": False}, 28),
     ("lenet", {"norm": "var-only"}, 28),
-    ("lenet", {"norm": "layer", "norm_at": "conv"}, 28),
+    ("lenet", {"norm": "layer"}, 28),
+    ("lenet", {"norm": "batch", "norm_at": "conv"}, 28),
     ("lenet-modern", {"norm": "batch", "norm_at": "fc", "bias": False, "dropout": 0.5}, 28),
     ("alexnet", {"width": 0.25, "dropout": 0.0, "fc_norm": "batch", "norm": "batch",
                  "bias": False}, 224),
@@ -483,6 +484,7 @@ def test_auxiliary_classifiers_train_and_leave_evaluation_unchanged():
     with_aux(X)
     heads = [m for m in with_aux.modules() if isinstance(m, AuxiliaryClassifier)]
     assert len(heads) == 2 and all(h.logits.shape == (4, 10) for h in heads)
+    assert copy.deepcopy(with_aux).b4[1].logits is None  # copies leave the batch's graph behind
     expected = 0.3 * sum(F.cross_entropy(h.logits, y) for h in heads)
     torch.testing.assert_close(auxiliary_loss(with_aux, y, F.cross_entropy), expected)
     plain = create_model("googlenet")
@@ -583,6 +585,7 @@ def test_squeeze_excitation_rescales_each_channel_by_a_gate_in_zero_one():
     (AlexNet, {"fc_norm": "dropout"}, "unknown AlexNet fc_norm 'dropout'"),
     (AlexNet, {"width": 0}, "AlexNet needs width > 0"),
     (VGG, {"norm": "BN"}, "unknown VGG norm 'BN'"),
+    (VGG, {"pooled_size": -7}, "pooled_size must be 0"),
     (NiN, {"head": "dense"}, "unknown NiN head 'dense'; use one of gap, fc, gradual"),
     (NiN, {"inner_kernel": 2}, "odd inner_kernel"),
     (NiN, {"arch": ((32, 3),)}, "NiN arch must be"),

@@ -169,17 +169,18 @@ def test_detected_capabilities_honour_torch_held_to_avx2():
 def test_time_alternatives_reports_the_median_of_interleaved_rounds():
     calls = []
 
-    def sleeper(name, seconds):
+    def worker(name, seconds):  # busy, not asleep: on the CPU the probe counts CPU time
         def step():
             calls.append(name)
-            time.sleep(seconds)
+            end = time.process_time() + seconds
+            while time.process_time() < end:
+                pass
         return step
 
-    ms = time_alternatives({"slow": sleeper("slow", 0.012), "fast": sleeper("fast", 0.001)},
+    ms = time_alternatives({"slow": worker("slow", 0.012), "fast": worker("fast", 0.002)},
                            torch.device("cpu"), budget_s=0)
-    assert ms["slow"] > 3 * ms["fast"] and ms["fast"] >= 1.0
-    warmup = autotune.WARMUP_STEPS
-    rounds = calls[2 * warmup:]
+    assert ms["slow"] > 3 * ms["fast"] and ms["fast"] >= 2.0
+    rounds = calls[2 * autotune.WARMUP_STEPS:]
     assert len(rounds) == 2 * autotune.MIN_ROUNDS
     assert rounds[:4] == ["slow", "fast", "fast", "slow"]  # the order alternates each round
 
@@ -321,6 +322,14 @@ def test_threads_default_to_the_affinity_and_apply():
             apply_threads(bad)
     busy = busy_cores(0.1)
     assert busy is None or 0 <= busy <= default_threads() + 0.5
+
+
+def test_threads_can_leave_the_busy_cores_out(monkeypatch):
+    cores = len(os.sched_getaffinity(0))
+    for busy, expected in ((None, cores), (0.3, cores), (0.7, cores - 1), (cores + 2.0, 1)):
+        monkeypatch.setattr(autotune, "busy_cores", lambda busy=busy: busy)
+        assert default_threads(leave_busy=True) == max(1, expected)
+    assert default_threads() == cores
 
 
 def test_other_load_sees_a_spinning_process():

@@ -64,7 +64,7 @@ def full_disk(*args, **kwargs):
 def test_a_full_disk_keeps_the_previous_checkpoint_and_leaves_no_temporary(tmp_path,
                                                                           monkeypatch):
     save_checkpoint({"model": {"w": torch.ones(2)}}, tmp_path / "last.pt")
-    monkeypatch.setattr(torch, "save", full_disk)
+    monkeypatch.setattr(os, "fsync", full_disk)
     with pytest.raises(UsageError, match=r"cannot write .*last\.pt: the disk is full") as info:
         save_checkpoint({"model": {"w": torch.zeros(2)}}, tmp_path / "last.pt")
     assert "\n" not in str(info.value)

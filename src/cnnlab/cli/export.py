@@ -9,15 +9,12 @@ from cnnlab.cli.args import positive_int
 
 def batch_option(text: str) -> int | str:
     """``dynamic`` or a positive batch size."""
-    if text.strip().lower() == "dynamic":
+    word = text.strip().lower()
+    if word == "dynamic":
         return "dynamic"
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected 'dynamic' or a positive integer, got {text!r}")
-    return value
+    if word.isdigit() and int(word) > 0:
+        return int(word)
+    raise argparse.ArgumentTypeError(f"expected 'dynamic' or a positive integer, got {text!r}")
 
 
 def add_parsers(sub) -> None:

@@ -79,12 +79,12 @@ class SweepResults:
 
     def table(self) -> TableData:
         headers = ("trial", "model", *self.keys, "val acc", "test acc", "best epoch", "status",
-                   "s/epoch", "params")
+                   "s/epoch", "parameters")
         rows = [(str(r["trial"]), r[MODEL], *(_cell(r[k]) for k in self.keys),
                  percent(r["val_acc"]), percent(r["test_acc"]), _cell(r["best_epoch"]),
                  r["status"] + (f" ({r['note']})" if r["note"] else ""),
                  "" if r["seconds_per_epoch"] is None else f"{r['seconds_per_epoch']:.1f}",
-                 "" if r["params"] is None else f"{r['params']:,}") for r in self.rows]
+                 "" if r["parameters"] is None else f"{r['parameters']:,}") for r in self.rows]
         justify = (RIGHT, LEFT, *(RIGHT,) * len(self.keys), RIGHT, RIGHT, RIGHT, LEFT, RIGHT,
                    RIGHT)
         done = sum(r["status"] in ("completed", "diverged", "pruned") for r in self.rows)
@@ -121,7 +121,8 @@ class SweepResults:
         return fig
 
     def _draw_metric(self, ax, key: str) -> None:
-        """Final validation accuracy against `key`; diverged trials as red crosses at 0."""
+        """Final validation accuracy against `key`; diverged trials crossed out in red (at 0
+        when they have no accuracy)."""
         lines: dict[str, list[dict]] = {}
         for row in self.rows:
             lines.setdefault(self.group(row, without=key) if key != MODEL else "trials",
@@ -138,7 +139,8 @@ class SweepResults:
             failed = [r for r in rows if r["status"] == "diverged"]
             if failed:
                 ax.plot([r[key] if numeric else format_value(r[key]) for r in failed],
-                        [0.0] * len(failed), "x", color="tab:red", markersize=9)
+                        [r["val_acc"] or 0.0 for r in failed], "x", color="tab:red",
+                        markersize=10, markeredgewidth=2)
         searched_log = any(r.key == key and r.log for r in self.sweep.search)
         if numeric and (key in LOG_KEYS or searched_log) and all(r[key] > 0 for r in self.rows):
             ax.set_xscale("log")
@@ -162,7 +164,9 @@ class SweepResults:
                     alpha=0.7, markersize=3, label=label)
         from matplotlib.ticker import MaxNLocator
 
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        longest = max(map(len, self.curves), default=0)
+        ax.set_xlim(0.5, longest + 0.5)
         ax.set_xlabel("epoch")
         ax.set_ylabel("validation accuracy")
         ax.set_title("every trial", fontsize="medium")
@@ -223,8 +227,8 @@ def _row(trial, sweep: Sweep) -> dict:
             "val_acc": attrs.get("val_acc", curve[-1] if curve and not diverged else None),
             "test_acc": attrs.get("test_acc"), "best_epoch": attrs.get("best_epoch"),
             "status": _status(trial), "note": note,
-            "seconds_per_epoch": attrs.get("seconds_per_epoch"), "params": attrs.get("params"),
-            "run": attrs.get("run")}
+            "seconds_per_epoch": attrs.get("seconds_per_epoch"),
+            "parameters": attrs.get("parameters"), "run": attrs.get("run")}
 
 
 def collect(study, folder: str | Path | None = None) -> SweepResults:

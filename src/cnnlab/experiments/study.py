@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,13 +51,26 @@ class _Surplus(Exception):
 
 
 def _optuna():
-    """Optuna, with its per-trial log lines off (the sweep prints its own) and its
-    experimental-feature warnings (heartbeat, retries) silenced."""
+    """Optuna, with its per-trial log lines off: the sweep prints its own."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     return optuna
+
+
+@contextmanager
+def _experimental():
+    """Optuna marks its heartbeat and retries experimental; its warning is not for our users."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", _optuna().exceptions.ExperimentalWarning)
+        yield
+
+
+def _retry_callback():
+    """Queue a copy of a failed trial, with its reported epochs, to continue its run."""
+    with _experimental():
+        return _optuna().storages.RetryHeartbeatStaleTrialCallback(
+            inherit_intermediate_values=True)
 
 
 def sqlite_url(out: Path) -> str:
@@ -69,11 +83,12 @@ def open_storage(url: str, heartbeat: int = HEARTBEAT):
     optuna = _optuna()
     from sqlalchemy.exc import SQLAlchemyError
 
-    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(inherit_intermediate_values=True)
+    sqlite = url.startswith("sqlite")
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=heartbeat,
-                                          heartbeat_stale_trial_callback=retry)
+        with _experimental():
+            storage = optuna.storages.RDBStorage(
+                url, engine_kwargs={"connect_args": {"timeout": 60}} if sqlite else {},
+                heartbeat_interval=heartbeat, heartbeat_stale_trial_callback=_retry_callback())
     except ImportError as exc:
         raise UsageError(f"--storage {hidden_password(url)}: its database driver is not "
                          f"installed ({exc.__cause__ or exc}); e.g. pip install "
@@ -81,6 +96,28 @@ def open_storage(url: str, heartbeat: int = HEARTBEAT):
     except (SQLAlchemyError, ValueError) as exc:
         reason = str(exc).strip().splitlines()[0][:200]
         raise UsageError(f"cannot open --storage {hidden_password(url)}: {reason}") from None
+    if sqlite:
+        _write_locked_transactions(storage.engine)
+    return storage
+
+
+def _write_locked_transactions(engine) -> None:
+    """Make every SQLite transaction take the write lock when it begins (BEGIN IMMEDIATE).
+
+    SQLite otherwise lets two processes read a queued trial in their own transactions and both
+    mark it running; with the lock taken first, the second waits and then sees it taken.
+    """
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _connect(connection, _record):
+        connection.isolation_level = None  # pysqlite's own BEGIN off: ours is emitted below
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # connections opened before the listeners are replaced
 
 
 def hidden_password(url: str) -> str:
@@ -168,7 +205,7 @@ def queue_unfinished(study, sweep: Sweep) -> None:
     for trial in study.get_trials(deepcopy=False):
         if not is_void(trial):
             groups.setdefault(params_key(trial_point(trial)), []).append(trial)
-    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(inherit_intermediate_values=True)
+    retry = _retry_callback()
     points = {params_key(point): point for point in sweep.points()}
     for key in points or groups:
         trials = groups.get(key, [])
@@ -259,6 +296,8 @@ class Worker:
         """Settings for this worker's trials only: its threads and device."""
         self.progress, self.label = progress, label
         self.data: dict[tuple, object] = {}
+        self.current: int | None = None
+        """The number of the trial this worker is running."""
 
     def say(self, text: str) -> None:
         print(f"{self.label}{text}", flush=True)
@@ -269,10 +308,18 @@ class Worker:
         optuna = _optuna()
         told = False
         while True:
-            optuna.storages.fail_stale_trials(self.study)
+            with _experimental():
+                optuna.storages.fail_stale_trials(self.study)
             can_start, running = _work_left(self.study.get_trials(deepcopy=False), self.sweep)
             if can_start:
-                self.study.optimize(self.objective, n_trials=1, catch=(_Surplus,))
+                self.current = None
+                try:
+                    self.study.optimize(self.objective, n_trials=1, catch=(_Surplus,))
+                except Exception:
+                    if not self._taken_over():
+                        raise
+                    self.say(f"trial {self.current}: retried by another worker after this one "
+                             "missed its heartbeats; the retry continues from this run")
                 write_summary(self.study, self.out)
             elif running:
                 if not told:
@@ -283,7 +330,15 @@ class Worker:
             else:
                 return
 
+    def _taken_over(self) -> bool:
+        """Whether this worker's trial was declared dead (its heartbeats late) and queued again,
+        so that finishing it failed; anything else that fails is an error."""
+        return self.current is not None and any(
+            t.system_attrs.get("retry_history", [None])[-1] == self.current
+            for t in self.study.get_trials(deepcopy=False))
+
     def objective(self, trial) -> float:
+        self.current = trial.number
         trials = self.study.get_trials(deepcopy=False)
         me = next(t for t in trials if t.number == trial.number)
         if is_fresh(me) and (not self.sweep.search
@@ -301,7 +356,7 @@ class Worker:
         if key not in self.data:
             self.data[key] = make_data(config)
         model = build_model(config, self.data[key])
-        trial.set_user_attr("params", sum(p.numel() for p in model.parameters()))
+        trial.set_user_attr("parameters", sum(p.numel() for p in model.parameters()))
         outcome = train_trial(config, model, self.data[key], run, self.progress,
                               self._reporter(trial, config))
         for name, value in outcome.attrs().items():
@@ -405,7 +460,10 @@ def run_sweep(sweep: Sweep, out: str | Path | None = None, name: str | None = No
     """Run (or continue) a sweep to the end and return its results (also in sweep.csv/.png)."""
     seed = sweep.settings.get("seed", 0)
     study, out = create_study(sweep, out, name, storage, heartbeat, seed)
-    work(study, sweep, out, storage or sqlite_url(out), workers, heartbeat, progress, seed)
+    url = storage or sqlite_url(out)
+    print(f"sweep {study.study_name} in {out}; more workers: cnnlab sweep --join "
+          f"{study.study_name} --storage {hidden_password(url)}", flush=True)
+    work(study, sweep, out, url, workers, heartbeat, progress, seed)
     return write_summary(study, out)
 
 

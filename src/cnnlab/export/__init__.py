@@ -9,6 +9,7 @@ from cnnlab.export.exporter import (
     FORMATS,
     ExportMismatch,
     ExportResult,
+    checked_export,
     export_model,
     trace_program,
 )
@@ -19,5 +20,5 @@ from cnnlab.export.run import export_run
 from cnnlab.export.runtime import OnnxPredictor, inference_session, predict_onnx
 
 __all__ = ["ATOL", "FORMATS", "ExportMetadata", "ExportMismatch", "ExportResult",
-           "OnnxPredictor", "export_model", "export_run", "inference_session", "load_program",
-           "load_pt2", "predict_onnx", "trace_program", "write_onnx", "write_pt2"]
+           "OnnxPredictor", "checked_export", "export_model", "export_run", "inference_session",
+           "load_program", "load_pt2", "predict_onnx", "trace_program", "write_onnx", "write_pt2"]

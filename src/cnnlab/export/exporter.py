@@ -2,27 +2,25 @@
 
 The model is captured once by `torch.export` (an ATen graph with the weights, and for a dynamic
 batch a symbolic batch size). That program is either written as it is (``.pt2``) or handed to
-PyTorch's ONNX exporter (``.onnx``). The file is written under a temporary name in the target
-folder, loaded back, run on the check batches (ONNX Runtime for ONNX, the loaded program for
-``.pt2``) and renamed into place only when its logits equal the eager model's within `atol`.
+PyTorch's ONNX exporter (``.onnx``). The file's contents are loaded back from memory, run on
+the check batches (ONNX Runtime for ONNX, the reloaded program for ``.pt2``) and written (with
+`cnnlab.files`' atomic write) only when their logits equal the eager model's within `atol`.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from cnnlab.errors import UsageError
-from cnnlab.export.metadata import ExportMetadata, sidecar_path
-from cnnlab.export.onnx import write_onnx
-from cnnlab.export.pt2 import load_program, write_pt2
+from cnnlab.export.metadata import ExportMetadata
+from cnnlab.export.onnx import onnx_bytes
+from cnnlab.export.pt2 import load_program, pt2_bytes, save_pt2
 from cnnlab.export.runtime import inference_session, session_runner
+from cnnlab.files import write_bytes
 
 FORMATS = ("onnx", "pt2")
 ATOL = 1e-4
@@ -35,11 +33,11 @@ class ExportMismatch(RuntimeError):
 
 @dataclass(frozen=True)
 class ExportResult:
-    """A checked export: the file, its format, batch (an int or "dynamic"), ONNX opset (None for
-    ``.pt2``), the batch sizes it was run at, its largest logit difference from PyTorch and the
-    tolerance that difference was held to."""
+    """A checked export: the file (None while in memory), its format, batch (an int or
+    "dynamic"), ONNX opset (None for ``.pt2``), the batch sizes it was run at, its largest logit
+    difference from PyTorch and the tolerance that difference was held to."""
 
-    path: Path
+    path: Path | None
     format: str
     batch: int | str
     opset: int | None
@@ -87,71 +85,70 @@ def check_batches(example_input: torch.Tensor, batch: int | str) -> list[torch.T
     return [tiled(example_input, batch)]
 
 
-@contextmanager
-def staged(*paths: Path) -> Iterator[list[Path]]:
-    """Temporary files next to `paths`, moved over them (flushed to disk) when the block ends
-    normally, and deleted when it raises: a failed export leaves nothing behind."""
-    temporaries = [path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
-                   for path in paths]  # the suffix kept: loaders go by it
-    try:
-        yield temporaries
-        for temporary, path in zip(temporaries, paths, strict=True):
-            with open(temporary, "rb+") as f:
-                os.fsync(f.fileno())
-            os.replace(temporary, path)
-    finally:
-        for temporary in temporaries:
-            temporary.unlink(missing_ok=True)
-
-
-def _target(path: str | Path, format: str) -> list[Path]:
-    """The files an export writes (the model, and the sidecar of a ``.pt2`` with metadata)."""
-    if format not in FORMATS:
-        raise UsageError(f"export format {format!r} is unknown; use onnx or pt2")
+def _target(path: str | Path, format: str) -> Path:
+    """Where an export goes: a new file named for its format (its folder is made if need be)."""
+    check_format(format)
     path = Path(path)
     if path.suffix != f".{format}":
         raise UsageError(f"{path} does not end in .{format}; name the {format} file FILE.{format}")
     if path.exists():
         raise UsageError(f"{path} exists and is kept; remove it or choose another output file")
     path.parent.mkdir(parents=True, exist_ok=True)
-    return [path]
+    return path
+
+
+def check_format(format: str) -> None:
+    if format not in FORMATS:
+        raise UsageError(f"export format {format!r} is unknown; use onnx or pt2")
+
+
+def checked_export(model: nn.Module, example_input: torch.Tensor, *, format: str = "onnx",
+                   metadata: ExportMetadata | None = None, batch: int | str = "dynamic",
+                   opset: int | None = None, atol: float = ATOL) -> tuple[bytes, ExportResult]:
+    """The exported file's contents, run (from memory) and compared with `model`, and the result
+    of that check (its `path` is None); ExportMismatch if the logits differ by more than `atol`."""
+    check_format(format)
+    if format == "pt2" and opset is not None:
+        raise UsageError("--opset applies to ONNX files only; drop it for --format pt2")
+    program = trace_program(model, example_input, batch)
+    batches = check_batches(example_input, batch)
+    with torch.no_grad():
+        expected = [model(images) for images in batches]
+    if format == "onnx":
+        data, opset = onnx_bytes(program, metadata, opset)
+        run = session_runner(inference_session(data))
+    else:
+        data = pt2_bytes(program)
+        run = load_program(data)
+    error = max_difference(run, batches, expected)
+    sizes = tuple(len(images) for images in batches)
+    if not error <= atol:  # NaN fails too
+        raise ExportMismatch(
+            f"the exported {format} model's logits differ from PyTorch's by up to {error:.2g} "
+            f"(tolerance {atol:g}) on batches of {', '.join(map(str, sizes))}; no file was "
+            "written")
+    return data, ExportResult(None, format, batch, opset, sizes, error, atol)
 
 
 def export_model(model: nn.Module, path: str | Path, *, example_input: torch.Tensor,
                  metadata: ExportMetadata | None = None, format: str = "onnx",
                  batch: int | str = "dynamic", opset: int | None = None,
                  atol: float = ATOL) -> ExportResult:
-    """Export `model` (set to evaluation mode) to `path` and check the file against it.
+    """Export `model` (set to evaluation mode) to `path`, checked against it before it is kept.
 
     `example_input` is a batch of real, normalised (N, C, H, W) inputs: the program is traced on
-    it and the file must reproduce the model's logits on it (and on one image, for a dynamic
-    batch) within `atol`, else ExportMismatch is raised and no file is left. `opset` picks the
-    ONNX operator set (default: the exporter's).
+    it and must reproduce the model's logits on it (and on one image, for a dynamic batch) within
+    `atol`, else ExportMismatch is raised and nothing is written. `opset` picks the ONNX operator
+    set (default: the exporter's). A ``.pt2`` program gets its metadata in a sidecar JSON.
     """
-    paths = _target(path, format)
-    if format == "pt2" and opset is not None:
-        raise UsageError("--opset applies to ONNX files only; drop it for --format pt2")
-    if metadata is not None and format == "pt2":
-        paths.append(sidecar_path(paths[0]))
-    program = trace_program(model, example_input, batch)
-    batches = check_batches(example_input, batch)
-    with torch.no_grad():
-        expected = [model(images) for images in batches]
-    with staged(*paths) as temporaries:
-        if format == "onnx":
-            opset = write_onnx(program, temporaries[0], metadata, opset)
-            run = session_runner(inference_session(temporaries[0]))
-        else:
-            write_pt2(program, temporaries[0], metadata, *temporaries[1:])
-            run = load_program(temporaries[0])
-        error = max_difference(run, batches, expected)
-        if not error <= atol:  # NaN fails too
-            raise ExportMismatch(
-                f"the exported {format} model's logits differ from PyTorch's by up to {error:.2g} "
-                f"(tolerance {atol:g}) on batches of {', '.join(str(len(b)) for b in batches)}; "
-                "no file was written")
-    return ExportResult(paths[0], format, batch, opset, tuple(len(b) for b in batches), error,
-                        atol)
+    path = _target(path, format)
+    data, result = checked_export(model, example_input, format=format, metadata=metadata,
+                                  batch=batch, opset=opset, atol=atol)
+    if format == "onnx":
+        write_bytes(path, data)
+    else:
+        save_pt2(data, path, metadata)
+    return replace(result, path=path)
 
 
 @torch.no_grad()

@@ -9,6 +9,7 @@ import torch
 from cnnlab.errors import UsageError
 from cnnlab.export.extra import require
 from cnnlab.export.metadata import ExportMetadata
+from cnnlab.files import write_bytes
 
 INPUT, OUTPUT = "images", "logits"
 """The names of the graph's input (N, C, H, W normalised images) and output (N, classes)."""
@@ -33,9 +34,9 @@ def check_opset(opset: int | None) -> None:
                          "(or leave --opset out for the exporter's default)")
 
 
-def write_onnx(program: torch.export.ExportedProgram, path: str | Path,
-               metadata: ExportMetadata | None = None, opset: int | None = None) -> int:
-    """Write `program` as one ONNX file with `metadata` as its properties; return its opset."""
+def onnx_bytes(program: torch.export.ExportedProgram, metadata: ExportMetadata | None = None,
+               opset: int | None = None) -> tuple[bytes, int]:
+    """`program` as a serialised ONNX model with `metadata` as its properties, and its opset."""
     require("onnxscript", "exporting to ONNX")
     check_opset(opset)
     onnx_program = torch.onnx.export(program, dynamo=True, opset_version=opset,
@@ -46,5 +47,12 @@ def write_onnx(program: torch.export.ExportedProgram, path: str | Path,
                          f"{written}); choose an opset from {MIN_OPSET} up")
     if metadata is not None:
         onnx_program.model.metadata_props.update(metadata.to_properties())
-    onnx_program.save(path, external_data=False)
+    return onnx_program.model_proto.SerializeToString(), written
+
+
+def write_onnx(program: torch.export.ExportedProgram, path: str | Path,
+               metadata: ExportMetadata | None = None, opset: int | None = None) -> int:
+    """Write `program` as one ONNX file (atomically) with `metadata`; return its opset."""
+    data, written = onnx_bytes(program, metadata, opset)
+    write_bytes(path, data)
     return written

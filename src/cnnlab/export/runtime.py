@@ -7,7 +7,6 @@ so a prediction is the one `cnnlab predict RUN` makes with the run's PyTorch mod
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -18,22 +17,24 @@ from cnnlab.export.extra import require
 from cnnlab.export.metadata import ExportMetadata
 
 
-def inference_session(path: str | Path, threads: int | None = None):
-    """An ONNX Runtime CPU session for the file; one that is not an ONNX model is a UsageError.
-
-    `threads` sets the intra-op thread count (ONNX Runtime's default: one per physical core).
-    """
+def inference_session(model: str | Path | bytes, threads: int | None = None):
+    """An ONNX Runtime CPU session for an ONNX file (or its bytes); anything that is not an ONNX
+    model is a UsageError. `threads` sets the intra-op threads (default: one per core)."""
     ort = require("onnxruntime", "running an ONNX model")
-    if not Path(path).is_file():
-        raise MissingFileError(f"no ONNX file at {path}")
+    if isinstance(model, bytes):
+        name, source = "the exported model", model
+    else:
+        name, source = model, str(model)
+        if not Path(model).is_file():
+            raise MissingFileError(f"no ONNX file at {model}")
     options = ort.SessionOptions()
     if threads is not None:
         options.intra_op_num_threads = threads
     try:
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime's errors derive from Exception only
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UsageError(f"{path} is not an ONNX model ONNX Runtime can run ({reason})") from None
+        raise UsageError(f"{name} is not an ONNX model ONNX Runtime can run ({reason})") from None
 
 
 def session_runner(session):
@@ -100,16 +101,13 @@ def predict_onnx(path: str | Path, images: list[str | Path], top_k: int = 3
 def onnxruntime_step(model: torch.nn.Module, input_shape: tuple[int, int, int]):
     """A bench step running `model`, exported to ONNX with a dynamic batch, in ONNX Runtime.
 
-    The export is checked against PyTorch on random inputs; the session uses as many threads
-    as PyTorch does, so the two runtimes are timed on the same cores.
+    The export is checked against PyTorch on random inputs as `export_model` checks files; the
+    session uses as many threads as PyTorch does, so the two runtimes are timed alike.
     """
-    from cnnlab.export.exporter import export_model
+    from cnnlab.export.exporter import checked_export
 
-    with tempfile.TemporaryDirectory() as folder:
-        exported = export_model(model, Path(folder) / "bench.onnx",
-                                example_input=torch.randn(2, *input_shape))
-        session = inference_session(exported.path, threads=torch.get_num_threads())
-    run = session_runner(session)
+    data, _ = checked_export(model, torch.randn(2, *input_shape), format="onnx")
+    run = session_runner(inference_session(data, threads=torch.get_num_threads()))
 
     def step(X, y):
         run(X)

@@ -107,6 +107,10 @@ class AuxiliaryClassifier(nn.Module):
         self.dropout = nn.Dropout(0.7)
         self.logits: torch.Tensor | None = None
 
+    def __getstate__(self):
+        """Copies and pickles leave out the last batch's logits (and their graph)."""
+        return {**super().__getstate__(), "logits": None}
+
     def forward(self, x):
         self.logits = None
         if self.training:
@@ -159,7 +163,7 @@ class GoogLeNet(nn.Sequential):
     norm_eps=1e-3, wide_kernel=3, pooling="ceil", dropout=0.2.
     """
 
-    OPTION_CHOICES = {"norm": NORMS, "pooling": POOLINGS, "inception": tuple(INCEPTIONS),
+    OPTION_CHOICES = {"norm": NORMS, "pooling": POOLINGS, "inception": INCEPTIONS,
                       "stem": STEMS}
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10, norm: str = "none",
@@ -186,6 +190,11 @@ class GoogLeNet(nn.Sequential):
         stages.append(("head", nn.Sequential(*([nn.Dropout(dropout)] if dropout else []),
                                              nn.Linear(channels, num_classes))))
         super().__init__(OrderedDict(stages))
+
+    def auxiliary_loss(self, targets: torch.Tensor, loss_fn) -> torch.Tensor | float:
+        """The side classifiers' weighted loss from the last training step (0 without them):
+        the trainer adds it to the main loss."""
+        return auxiliary_loss(self, targets, loss_fn)
 
 
 TORCHVISION_LAYOUT = {"norm": "batch", "bias": False, "norm_eps": 1e-3, "wide_kernel": 3,

@@ -51,6 +51,9 @@ class Flatten(nn.Flatten):
 def adaptive_pool(side: int) -> list[nn.Module]:
     """Average pooling to `side` x `side` maps whatever the input (torchvision's AlexNet and VGG
     put one before their classifier), as a list: empty for side 0."""
+    if side < 0:
+        raise UsageError(f"pooled_size must be 0 (no pooling: a classifier sized for the input) "
+                         f"or a positive side such as 7, got {side}")
     return [nn.AdaptiveAvgPool2d((side, side))] if side else []
 
 

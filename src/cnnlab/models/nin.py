@@ -82,8 +82,9 @@ class NiN(nn.Sequential):
                      nn.MaxPool2d(3, stride=2)]
             channels = width
         widths = (num_classes,) * (1 + num_1x1)
-        if head == "gradual":
-            widths = (*(max(1, channels >> step) for step in range(1, 1 + num_1x1)), num_classes)
+        if head == "gradual":  # each conv halves the channels, the last one gives the classes
+            halved = (max(1, channels // 2**step) for step in range(1, 1 + num_1x1))
+            widths = (*halved, num_classes)
         body += [nn.Dropout(dropout),
                  _conv_stack(widths, 3, 1, 1, in_channels=channels, inner_kernel=inner_kernel,
                              norm=convs["norm"], bias=bias)]

@@ -53,5 +53,7 @@ def corr2d_multi_in_out_1x1(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
         raise UsageError(f"{op}: K must be (C_out, C_in, 1, 1), got shape {shape_of(K)}")
     c_in, h, w = X.shape
     dtype = common_float_dtype(X, K)
-    Y = K.reshape(K.shape[0], c_in).to(dtype) @ X.reshape(c_in, h * w).to(dtype)
-    return Y.reshape(K.shape[0], h, w)
+    # one row per pixel, one column per channel: each pixel's channels meet the kernel matrix
+    pixels = X.to(dtype).permute(1, 2, 0).reshape(h * w, c_in).contiguous()
+    Y = pixels @ K.reshape(K.shape[0], c_in).to(dtype).T
+    return Y.T.reshape(K.shape[0], h, w)

@@ -39,7 +39,7 @@ MIN_SPEEDUP = 1.05
 WARMUP_STEPS = 1
 """Untimed steps of each alternative before timing (oneDNN primitives, first allocations)."""
 MIN_ROUNDS, MAX_ROUNDS = 3, 15
-PROBE_BUDGET_S = 0.4
+PROBE_BUDGET_S = 0.25
 """Timed rounds stop once they have taken this long (after MIN_ROUNDS)."""
 PROBE_BATCH = 32
 """The probe's batch: the planned batch size, at most this."""
@@ -149,9 +149,11 @@ def time_alternatives(steps: dict[str, Callable[[], None]], device: torch.device
     """Median milliseconds per step of each alternative, timed in interleaved rounds.
 
     The order reverses every round (A B, B A, ...) so a machine speeding up or slowing down
-    during the probe favours neither.
+    during the probe favours neither. On the CPU the clock is this process's CPU time, which
+    other processes inflate far less than the wall clock (waiting for a core is not counted).
     """
     device = torch.device(device)
+    clock = time.process_time if device.type == "cpu" else time.perf_counter
     for step in steps.values():
         for _ in range(WARMUP_STEPS):
             step()
@@ -161,10 +163,10 @@ def time_alternatives(steps: dict[str, Callable[[], None]], device: torch.device
     started = time.perf_counter()
     for round_ in range(MAX_ROUNDS):
         for name in names if round_ % 2 == 0 else reversed(names):
-            begin = time.perf_counter()
+            begin = clock()
             steps[name]()
             _synchronize(device)
-            seconds[name].append(time.perf_counter() - begin)
+            seconds[name].append(clock() - begin)
         if round_ + 1 >= MIN_ROUNDS and time.perf_counter() - started > budget_s:
             break
     return {name: 1000 * statistics.median(times) for name, times in seconds.items()}
@@ -461,12 +463,18 @@ def decide_channels_last(requested, step: ProbeStep, workload: str, device="cpu"
 # --- threads ---------------------------------------------------------------------------------
 
 
-def default_threads() -> int:
-    """The cores this process may run on (its CPU affinity), which `--threads` defaults to."""
+def default_threads(leave_busy: bool = False) -> int:
+    """The cores this process may run on (its CPU affinity), which `--threads` defaults to.
+
+    `leave_busy` leaves out the cores other processes keep busy now (`busy_cores`, 0.2 s):
+    threads that wait for each other beside a busy process lose to fewer threads.
+    """
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # macOS and Windows have no affinity call
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    busy = busy_cores() if leave_busy else None
+    return max(1, cores - round(busy or 0))
 
 
 def apply_threads(n: int) -> None:

@@ -62,7 +62,7 @@ class LiveBoard:
         self._epoch, self._steps = epoch, max(total_steps, 1)
 
     def update(self, done_steps: int, loss: float, accuracy: float | None) -> None:
-        """The running means of the epoch after `done_steps`; redrawn if `interval` has passed."""
+        """The running means of the epoch after `done_steps`; redrawn once the gap has passed."""
         self.train.append((self._epoch + done_steps / self._steps, loss, accuracy))
         if self.clock() - self._drawn_at >= self._gap:
             self.redraw()

@@ -353,6 +353,7 @@ class _Session:
         use_scaler = self.runtime.amp and self.runtime.amp_dtype == torch.float16
         self.scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
         self.loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+        self.auxiliary_loss = getattr(self.model, "auxiliary_loss", None)
         self.pos = _Position()
         self.history = History()
         self.config = self._run_config(data)
@@ -467,6 +468,8 @@ class _Session:
         """One minibatch: forward, loss, backward, (clip), optimiser and schedule step."""
         logits = forward(self.train_model, X, self.device, self.runtime)
         loss = self.loss_fn(logits.float(), y)
+        if self.auxiliary_loss is not None:  # side classifiers (GoogLeNet's aux_logits)
+            loss = loss + self.auxiliary_loss(y, self.loss_fn)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.c.grad_clip:
