@@ -51,8 +51,8 @@ def test_two_joined_workers_run_every_trial_once(postgres_url, tmp_path):
     sweep = Sweep.parse(["lenet-modern"], ["lr=0.05,0.1,0.2,0.4"],
                         settings={"epochs": 1, "subset": 256, "batch_size": 64, "device": "cpu"})
     create_study(sweep, tmp_path / "sweep", name="shared", storage=postgres_url)
-    workers = [cnnlab_process("sweep", "--join", "shared", "--storage", postgres_url)
-               for _ in range(2)]
+    workers = [cnnlab_process("sweep", "--join", "shared", "--storage", postgres_url,
+                              *runtime) for runtime in ([], ["--threads", "1"])]
     outputs = [finish(worker) for worker in workers]
 
     started = [line.split(" -> ")[0] for out in outputs for line in out.splitlines()

@@ -63,10 +63,23 @@ def test_the_same_definition_gives_the_same_name_whatever_the_threads():
     (["lenet"], "nothing to sweep"),
     ([], "at least one model spec"),
     (["--join", "x"], "needs --storage"),
+    (["--join", "x", "--storage", "sqlite://", "--lr", "0.1"], "only device, threads"),
     (["--show", "/no/such/sweep"], "no sweep at /no/such/sweep"),
     (["lenet", "--grid", "lr=0.1,1", "--storage", "nosuchdb://x"], "cannot open --storage"),
 ])
 def test_bad_sweeps_are_one_line_errors(argv, expected, capsys, tmp_path):
     assert main(["sweep", *argv, "--out", str(tmp_path / "s")]) == UsageError.exit_code
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and expected in err, err
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["/no/such/runs"], "no folder /no/such/runs"),
+    (["compare", "/no/such/run"], "needs two or more run directories"),
+    (["compare", "/no/run/a", "/no/run/b"], "no run at /no/run/a"),
+    (["a", "b"], "takes one folder"),
+])
+def test_bad_runs_commands_are_one_line_errors(argv, expected, capsys):
+    assert main(["runs", *argv]) == UsageError.exit_code
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and expected in err, err

@@ -10,7 +10,6 @@ from torch import nn
 
 import cnnlab
 from cnnlab.models import Recipe, create_model, init_weights, list_models, model_info
-from cnnlab.models.registry import CHANNELS_LAST_WINS
 
 ISSUE_NAMES = [
     "lenet", "lenet-modern", "lenet-bn", "lenet-bn-scratch", "alexnet", "vgg11", "vgg13",
@@ -54,14 +53,8 @@ def test_seed_recipes(name):
     resize, lr = SEED_RECIPES[name]
     info = model_info(name)
     assert info.recipe == Recipe(resize=resize, lr=lr, batch_size=128, epochs=10,
-                                 optimizer="sgd", channels_last=name in CHANNELS_LAST_WINS)
+                                 optimizer="sgd")
     assert info.input_size == resize
-
-
-def test_channels_last_is_the_default_only_where_it_measured_faster():
-    assert set(list_models()) >= CHANNELS_LAST_WINS
-    assert model_info("lenet").recipe.channels_last
-    assert not model_info("lenet-bn").recipe.channels_last  # slower with batch norm (zoo.py)
 
 
 FAMILY_OF = {"preact-resnet18": "resnet", "preact-resnet50": "resnet", "resnext50": "resnet",

@@ -46,16 +46,15 @@ def test_train_writes_a_complete_run(tiny_run):
     config = json.loads((tiny_run / "config.json").read_text())
     assert config["data"]["args"]["subset"] == 256 and config["train"]["epochs"] == 1
     assert config["train"]["model"] == "lenet-modern"
-    assert config["train"]["decisions"]["channels_last"]["enabled"]  # measured faster for it
+    assert "reason" in config["train"]["decisions"]["channels_last"]  # what auto became, why
 
 
 @pytest.mark.parametrize(("argv", "expected"), [
-    (["lenet"], True),                          # channels-last wins for LeNet (zoo benchmark)
-    (["lenet-bn"], False),                      # ... and loses with batch norm
-    (["lenet", "--no-channels-last"], False),   # the user's choice wins either way
-    (["lenet-bn", "--channels-last"], True),
+    (["lenet", "--channels-last"], True),      # the user's choice wins either way
+    (["lenet", "--no-channels-last"], False),
+    (["lenet-bn", "--channels-last", "--no-amp"], True),
 ])
-def test_channels_last_defaults_to_the_measured_winner(argv, expected, small_data):
+def test_explicit_switches_win_and_are_recorded_with_a_reason(argv, expected, small_data):
     from cnnlab.cli import build_parser
     from cnnlab.cli.train import given_settings
     from cnnlab.train.config import resolve_config
@@ -65,8 +64,11 @@ def test_channels_last_defaults_to_the_measured_winner(argv, expected, small_dat
     args = build_parser().parse_args(["train", *argv])
     config = resolve_config(given_settings(args))
     model = build_model(config, small_data)
-    _, runtime = decide_runtime(config, model, small_data, torch.device("cpu"))
+    decided, runtime = decide_runtime(config, model, small_data, torch.device("cpu"))
     assert runtime.channels_last is expected
+    assert decided.decisions["channels_last"]["enabled"] is expected
+    assert "asked for" in decided.decisions["channels_last"]["reason"]
+    assert set(decided.decisions) == {"threads", "amp", "channels_last"}
 
 
 def test_eval_prints_accuracy_per_class_and_saves_the_confusion_matrix(tiny_run, capsys):

@@ -78,7 +78,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                              "--grid, --search and --trials")
         if not args.storage:
             raise UsageError("--join NAME needs --storage URL, the database the sweep is in")
-        results = join_sweep(args.join, args.storage, args.out, args.workers, **timing)
+        results = join_sweep(args.join, args.storage, args.out, args.workers,
+                             runtime=given_settings(args), **timing)
     else:
         sweep = Sweep.parse(args.specs, args.grid, args.search, args.trials,
                             given_settings(args), args.recipe)

@@ -18,7 +18,7 @@ from cnnlab.errors import MissingFileError
 from cnnlab.experiments.results import percent
 from cnnlab.files import save_figure
 from cnnlab.models.spec import format_value
-from cnnlab.train.config import TrainConfig
+from cnnlab.train.config import TrainConfig, resolve_config
 from cnnlab.train.rundir import CONFIG, METRICS, RESULT, RunDir
 from cnnlab.train.runs import recorded_config
 
@@ -86,8 +86,9 @@ class RunInfo:
         return status or f"unfinished ({len(self.history)}/{self.config.epochs} epochs)"
 
     def extra_settings(self) -> str:
-        """The settings besides the listed ones that differ from the library defaults."""
-        default = TrainConfig().to_dict()
+        """The settings besides the listed ones that differ from the spec's defaults (the
+        library's, with its seed recipe)."""
+        default = resolve_config({"model": self.config.model}).to_dict()
         mine = self.config.to_dict()
         return " ".join(f"{key}={format_value(value)}" for key, value in mine.items()
                         if key not in UNLISTED and value != default[key])

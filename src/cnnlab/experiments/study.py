@@ -10,20 +10,24 @@ trial that diverges is a finished trial with status ``diverged``, not an error.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing
 import os
+import sys
 import time
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from cnnlab.errors import TrainingDiverged, UsageError
 from cnnlab.experiments.results import write_summary
 from cnnlab.experiments.runs import blew_up, read_result, run_history
 from cnnlab.experiments.space import describe, params_key, run_name
-from cnnlab.experiments.sweep import SWEEPS_ROOT, Sweep
+from cnnlab.experiments.sweep import RUNTIME_SETTINGS, SWEEPS_ROOT, Sweep
 from cnnlab.experiments.trials import (
     divergence,
     is_fresh,
@@ -257,6 +261,7 @@ class TrialOutcome:
         return attrs
 
     def summary(self) -> str:
+        """The outcome in a few words, for the line a worker prints."""
         if self.diverged:
             return divergence(self.diverged)
         return f"val acc {self.value:.1%}, test acc {self.result['test_acc']:.1%}"
@@ -399,8 +404,6 @@ def cores() -> int:
 def worker_runtime(settings: dict, index: int, workers: int) -> dict:
     """Worker `index` of `workers`: cores/N threads (unless --threads), and on a machine with
     GPUs the workers spread over them (unless --device names one)."""
-    import torch
-
     runtime = {}
     if workers > 1 and "threads" not in settings:
         runtime["threads"] = max(1, cores() // workers)
@@ -413,8 +416,6 @@ def worker_runtime(settings: dict, index: int, workers: int) -> dict:
 def _worker_process(storage: str, name: str, out: str, record: dict, runtime: dict,
                     seed: int | None, heartbeat: int, label: str) -> None:
     """The body of one worker process: open the study, then take trials."""
-    import sys
-
     try:
         study, _ = load_study(name, storage, heartbeat, seed)
         Worker(study, Sweep.from_dict(record), Path(out), runtime, progress=False,
@@ -468,9 +469,19 @@ def run_sweep(sweep: Sweep, out: str | Path | None = None, name: str | None = No
 
 
 def join_sweep(name: str, storage: str, out: str | Path | None = None, workers: int = 1,
-               heartbeat: int = HEARTBEAT, progress: bool = True):
-    """Add workers to a sweep started elsewhere; return its results once nothing is left."""
+               heartbeat: int = HEARTBEAT, progress: bool = True, runtime: dict | None = None):
+    """Add workers to a sweep started elsewhere; return its results once nothing is left.
+
+    `runtime` may set this machine's device, threads and data folder (`RUNTIME_SETTINGS`);
+    every other setting is the sweep's.
+    """
+    other = sorted(set(runtime or {}) - set(RUNTIME_SETTINGS))
+    if other:
+        raise UsageError(f"--join runs the sweep's own settings; only "
+                         f"{', '.join(RUNTIME_SETTINGS)} may be given here, not "
+                         f"{', '.join(other)}")
     study, sweep = load_study(name, storage, heartbeat)
+    sweep = dataclasses.replace(sweep, settings={**sweep.settings, **(runtime or {})})
     out = Path(out) if out is not None else Path(study.user_attrs["out"])
     out.mkdir(parents=True, exist_ok=True)
     work(study, sweep, out, storage, workers, heartbeat, progress, seed=None)

@@ -21,27 +21,15 @@ CONFIGS = {
 IMAGENET_INPUT_SIZE = 224
 
 
-CHANNELS_LAST_WINS = frozenset({
-    "lenet", "lenet-modern", "alexnet", "vgg11", "vgg13", "vgg16", "vgg19", "vgg-small", "nin",
-    "googlenet", "googlenet-bn", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
-    "preact-resnet18", "preact-resnet50", "resnext50", "densenet", "densenet121", "densenet169",
-    "regnetx32", "regnetx-400mf", "compact-resnet-s", "compact-resnet-m", "compact-resnet-l",
-})
-"""Models whose CPU training step is faster in channels-last memory format (benchmarks/zoo.py,
-recorded in benchmarks/RESULTS.md); `cnnlab train` uses that format for them by default."""
-
-
 @dataclass(frozen=True)
 class Recipe:
-    """The seed's training recipe (SPEC §4): input side, learning rate, the d2l Trainer set-up,
-    and whether the channels-last memory format (measured faster for this model) is the default."""
+    """The seed's training recipe (SPEC §4): input side, learning rate, the d2l Trainer set-up."""
 
     resize: int
     lr: float
     batch_size: int = 128
     epochs: int = 10
     optimizer: str = "sgd"
-    channels_last: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,7 +69,7 @@ def register(name: str, factory: Callable[..., nn.Module] | None = None, *,
         def build(**kwargs) -> nn.Module:
             return factory(**{**options, **kwargs})
 
-        recipe = Recipe(resize=input_size, lr=lr, channels_last=name in CHANNELS_LAST_WINS)
+        recipe = Recipe(resize=input_size, lr=lr)
         _REGISTRY[name] = ModelInfo(name, family, input_size, recipe, description, build,
                                     sized, dict(imagenet_layout or {}), factory, options)
         return factory

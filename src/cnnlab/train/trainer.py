@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -125,7 +126,7 @@ class Runtime:
         """The runtime a run trained with: its switches and the decisions it recorded."""
         runtime = cls.from_config(config, device)
         decided = {key: value.get("enabled") for key, value in config.decisions.items()}
-        if "amp_dtype" in config.decisions.get("amp", {}):
+        if config.decisions.get("amp", {}).get("amp_dtype"):
             runtime = dataclasses.replace(
                 runtime, amp_dtype=getattr(torch, config.decisions["amp"]["amp_dtype"]))
         return dataclasses.replace(runtime, amp=decided.get("amp", runtime.amp),
@@ -213,14 +214,19 @@ class Trainer:
         device = resolve_device(config.device, distributed.local_rank())
         if device.type == "cpu":
             retain_freed_memory()
-        if config.threads is not None:
-            torch.set_num_threads(config.threads)
         ctx = distributed.init_from_env(device)
         run = s = None
         try:
             if ctx.is_main and out is not None:
                 run = RunDir.resume(out) if resume else RunDir.create(out)
-            config, self.runtime = decide_runtime(config, model, data, device)
+            if resume and config.decisions:  # as the run began, so it ends the same
+                self.runtime = Runtime.recorded(config, device)
+                apply_threads(config, device)
+            else:
+                config, self.runtime = decide_runtime(config, model, data, device)
+                if ctx.is_main and self.progress:
+                    for name, decision in config.decisions.items():
+                        print(f"{name.replace('_', '-')}: {decision['reason']}")
             s = _Session(self, config, model, data, device, ctx, run)
             if resume:
                 s.resume_from(Path(out) / LAST)
@@ -269,22 +275,45 @@ def forward(model: nn.Module, X: torch.Tensor, device: torch.device,
         return model(X)
 
 
+def apply_threads(config: TrainConfig, device: torch.device) -> tuple[int, str]:
+    """Set the CPU threads: ``threads`` if given, else OMP_NUM_THREADS if set, else the cores
+    this process may use; returns the number and where it came from."""
+    from cnnlab.train import autotune
+
+    if config.threads:
+        threads, why = config.threads, "asked for with threads"
+    elif os.environ.get("OMP_NUM_THREADS", "").isdigit() and int(os.environ["OMP_NUM_THREADS"]):
+        threads, why = int(os.environ["OMP_NUM_THREADS"]), "OMP_NUM_THREADS"
+    else:
+        threads, why = autotune.default_threads(), "the cores this process may use"
+    if device.type == "cpu":
+        autotune.apply_threads(threads)
+    return threads, why
+
+
 def decide_runtime(config: TrainConfig, model: nn.Module, data, device: torch.device
                    ) -> tuple[TrainConfig, Runtime]:
-    """Turn the ``auto`` switches into decisions for this model and machine, with reasons."""
-    from cnnlab.models import model_info
+    """Threads, then mixed precision and memory format: ``auto`` becomes what this machine
+    computes natively and measures faster for this model (a few probe steps, cached), and each
+    decision is recorded in the configuration with its reason."""
+    from cnnlab.train import autotune
 
-    runtime = Runtime.from_config(config, device)
-    decisions = {}
-    if config.channels_last == "auto":
-        name = ModelSpec.parse(config.model).name
-        wins = model_info(name).recipe.channels_last
-        runtime = dataclasses.replace(runtime, channels_last=wins)
-        decisions["channels_last"] = {"enabled": wins, "reason": "measured faster for this model "
-                                      "(benchmarks/RESULTS.md)" if wins else "not measured faster"}
-    if config.amp == "auto":
-        decisions["amp"] = {"enabled": False, "reason": "automatic mixed precision is decided "
-                            "per processor; off until measured"}
+    threads, why = apply_threads(config, device)
+    side = data.image_size
+    probe = autotune.TrainingStepProbe(model, (data.in_channels, side, side), device,
+                                       config.batch_size, spec=config.model)
+    planned = config.epochs * len(data.train[1])
+    amp = autotune.decide_amp(config.amp, device, probe, workload=probe.workload,
+                              planned_images=planned)
+    layout = autotune.decide_channels_last(config.channels_last, probe, probe.workload, device,
+                                           amp_dtype=amp.torch_dtype, planned_images=planned)
+    decisions = {
+        "threads": {"threads": threads, "reason": f"{threads} ({why})"},
+        "amp": {"enabled": amp.enabled, "amp_dtype": amp.dtype, "reason": amp.reason},
+        "channels_last": {"enabled": layout.enabled, "reason": layout.reason},
+    }
+    runtime = Runtime(amp.enabled, amp.torch_dtype or Runtime.amp_dtype, layout.enabled,
+                      config.tta_flip)
     return config.replace(decisions=decisions), runtime
 
 
