@@ -10,9 +10,8 @@ import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
+from image_folders import two_class_folder
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
 
@@ -111,14 +110,7 @@ def popen_cnnlab(*args, prelude: str = "") -> subprocess.Popen:
 @pytest.fixture(scope="session")
 def picture_folder(tmp_path_factory) -> Path:
     """Two classes of 24 grey 28x28 images: a quick data set whose test split is small."""
-    root = tmp_path_factory.mktemp("pictures")
-    rng = np.random.default_rng(0)
-    for label in range(2):
-        (root / f"c{label}").mkdir()
-        for index in range(24):
-            pixels = rng.integers(0, 90, (28, 28)) + 140 * label
-            Image.fromarray(pixels.astype(np.uint8), mode="L").save(root / f"c{label}/{index}.png")
-    return root
+    return two_class_folder(tmp_path_factory.mktemp("pictures"), per_class=24, spread=90)
 
 
 @pytest.fixture(autouse=True)

@@ -6,9 +6,8 @@ configuration is what config.json records.
 
 import json
 
-import numpy as np
 import pytest
-from PIL import Image
+from image_folders import two_class_folder
 
 from cnnlab.cli import build_parser, main
 from cnnlab.cli.train import TRAIN_OPTIONS, given_settings
@@ -87,14 +86,7 @@ def test_recorded_configs_with_unknown_keys_are_refused():
 @pytest.fixture(scope="module")
 def tiny_folder(tmp_path_factory):
     """Two classes of six 28x28 grey images."""
-    root = tmp_path_factory.mktemp("tiny")
-    rng = np.random.default_rng(0)
-    for label in range(2):
-        (root / f"c{label}").mkdir()
-        for index in range(6):
-            pixels = rng.integers(0, 60, (28, 28)) + 150 * label
-            Image.fromarray(pixels.astype(np.uint8), mode="L").save(root / f"c{label}/{index}.png")
-    return root
+    return two_class_folder(tmp_path_factory.mktemp("tiny"), per_class=6, spread=60)
 
 
 @pytest.mark.parametrize("recipe", list(RECIPES))

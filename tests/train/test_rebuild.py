@@ -3,10 +3,9 @@
 import json
 import re
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
+from image_folders import two_class_folder
 
 from cnnlab.cli import main
 from cnnlab.data import ImageFolder
@@ -29,15 +28,8 @@ FAMILY_SPECS = [
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
-    """Two classes of ten grey images, one bright and one dark."""
-    root = tmp_path_factory.mktemp("folder")
-    rng = np.random.default_rng(0)
-    for label in range(2):
-        (root / f"c{label}").mkdir()
-        for index in range(10):
-            pixels = rng.integers(0, 80, (30, 30)) + 150 * label
-            Image.fromarray(pixels.astype(np.uint8), mode="L").save(root / f"c{label}/{index}.png")
-    return root
+    """Two classes of ten grey 30x30 images, one bright and one dark."""
+    return two_class_folder(tmp_path_factory.mktemp("folder"), per_class=10, side=30)
 
 
 @pytest.fixture(autouse=True)
