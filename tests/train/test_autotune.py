@@ -301,10 +301,10 @@ def test_a_real_probe_decides_and_caches(tmp_path, load):
     assert decide_channels_last("auto", probe, WORKLOAD, cache_dir=tmp_path).cached
 
 
-def test_the_cache_lives_in_cnnlab_cache_or_the_user_cache(monkeypatch, tmp_path):
-    monkeypatch.setenv("CNNLAB_CACHE", str(tmp_path))
+def test_the_cache_lives_in_the_user_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("CNNLAB_DATA", str(tmp_path))
     assert cache_path() == tmp_path / "probes.json"
-    monkeypatch.delenv("CNNLAB_CACHE")
+    monkeypatch.delenv("CNNLAB_DATA")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert cache_path() == tmp_path / "home" / ".cache" / "cnnlab" / "probes.json"
 
@@ -345,3 +345,42 @@ def test_other_load_sees_a_spinning_process():
         spinner.wait(timeout=10)
     assert others is None or others >= 0.5
     assert autotune.OtherLoad().read() is None  # too short to tell
+
+
+def test_a_full_disk_only_costs_a_new_probe(tmp_path, timings, monkeypatch):
+    def refused(path, text):
+        raise UsageError(f"cannot write {path}: the disk is full; free some space")
+
+    monkeypatch.setattr(autotune, "write_text", refused)
+    timings.ms = {"channels_last": 4.0, "contiguous": 6.0}
+    with pytest.warns(RuntimeWarning, match="not written .*the disk is full"):
+        decision = decide_channels_last("auto", refuse, WORKLOAD, cache_dir=tmp_path,
+                                        capabilities=SAPPHIRE_RAPIDS)
+    assert decision.enabled and not (tmp_path / "probes.json").exists()
+
+
+@pytest.mark.parametrize(("capabilities", "enabled", "reason"), [
+    (Capabilities(cpu_flags=frozenset({"avx2"}), aten_capability="AVX2"), False,
+     "no native bfloat16"),
+    (Capabilities(cpu_flags=frozenset({"avx512f", "avx512_bf16", "amx_bf16"}),
+                  mkldnn_bf16=True, aten_capability="AVX512", onednn_max_isa="AVX2"), False,
+     "ONEDNN_MAX_CPU_ISA=AVX2"),
+    # native: a probe decides, so either outcome, but measured and said so
+    (Capabilities(cpu_flags=frozenset({"avx512f", "avx512_bf16", "amx_bf16"}),
+                  mkldnn_bf16=True, aten_capability="AVX512"), None, "native on this CPU"),
+])
+def test_the_trainer_records_the_amp_decision_and_its_reason(capabilities, enabled, reason,
+                                                             monkeypatch, small_data):
+    import cnnlab.train.autotune as autotune
+    from cnnlab.models import create_model
+    from cnnlab.train.config import TrainConfig
+    from cnnlab.train.trainer import decide_runtime
+
+    monkeypatch.setattr(autotune, "detect_capabilities", lambda: capabilities)
+    config = TrainConfig(model="lenet", epochs=50, batch_size=64, lr=0.1)
+    decided, runtime = decide_runtime(config, create_model("lenet"), small_data,
+                                      torch.device("cpu"))
+    recorded = decided.decisions["amp"]
+    assert runtime.amp is recorded["enabled"] and (enabled is None or enabled is runtime.amp)
+    assert reason in recorded["reason"]
+    assert (recorded["ms_fp32"] is not None) is (enabled is None)  # only native CPUs probe

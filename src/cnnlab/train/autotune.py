@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from cnnlab.errors import UsageError
+from cnnlab.files import write_text
 
 CHOICES = ("auto", "on", "off")
 BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
@@ -213,9 +214,11 @@ class TrainingStepProbe:
 
 
 def cache_path(cache_dir: str | Path | None = None) -> Path:
-    """The probe cache: `cache_dir`, else `$CNNLAB_CACHE`, else `~/.cache/cnnlab`, + probes.json."""
-    folder = cache_dir or os.environ.get("CNNLAB_CACHE") or Path.home() / ".cache" / "cnnlab"
-    return Path(folder).expanduser() / CACHE_FILE
+    """The probe cache: `cache_dir`, else the user cache (`$CNNLAB_DATA`, else ~/.cache/cnnlab),
+    + probes.json."""
+    from cnnlab.data.sources import cache_dir as user_cache
+
+    return Path(cache_dir or user_cache()).expanduser() / CACHE_FILE
 
 
 class ProbeCache:
@@ -268,16 +271,8 @@ class ProbeCache:
             entries = self._load()
             entries[key] = {"ms": ms, "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            try:
-                with open(tmp, "w") as f:
-                    json.dump(entries, f, indent=1, sort_keys=True)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, self.path)
-            finally:
-                tmp.unlink(missing_ok=True)
-        except OSError as exc:
+            write_text(self.path, json.dumps(entries, indent=1, sort_keys=True) + "\n")
+        except (OSError, UsageError) as exc:  # UsageError: a write the filesystem refused
             warnings.warn(f"probe cache {self.path} not written ({exc}); the next run probes "
                           "again", RuntimeWarning, stacklevel=3)
 

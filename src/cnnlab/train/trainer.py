@@ -309,8 +309,8 @@ def decide_runtime(config: TrainConfig, model: nn.Module, data, device: torch.de
                                            amp_dtype=amp.torch_dtype, planned_images=planned)
     decisions = {
         "threads": {"threads": threads, "reason": f"{threads} ({why})"},
-        "amp": {"enabled": amp.enabled, "amp_dtype": amp.dtype, "reason": amp.reason},
-        "channels_last": {"enabled": layout.enabled, "reason": layout.reason},
+        "amp": {**dataclasses.asdict(amp), "amp_dtype": amp.dtype},
+        "channels_last": dataclasses.asdict(layout),
     }
     runtime = Runtime(amp.enabled, amp.torch_dtype or Runtime.amp_dtype, layout.enabled,
                       config.tta_flip)
