@@ -1,17 +1,17 @@
-"""Every test uses its own user cache (image caches, probe timings), never the user's."""
+"""Every test, and every process a test starts, uses a private user cache (image caches, probe
+timings), never the user's: it is set before any test module reads the environment."""
 
 import os
+import shutil
+import tempfile
 
 import pytest
 
+PRIVATE_CACHE = tempfile.mkdtemp(prefix="cnnlab-test-cache-")
+os.environ["CNNLAB_DATA"] = PRIVATE_CACHE
+
 
 @pytest.fixture(autouse=True, scope="session")
-def _private_user_cache(tmp_path_factory):
-    cache = tmp_path_factory.mktemp("user-cache")
-    old = os.environ.get("CNNLAB_DATA")
-    os.environ["CNNLAB_DATA"] = str(cache)
+def _remove_private_cache():
     yield
-    if old is None:
-        os.environ.pop("CNNLAB_DATA", None)
-    else:
-        os.environ["CNNLAB_DATA"] = old
+    shutil.rmtree(PRIVATE_CACHE, ignore_errors=True)

@@ -3,33 +3,12 @@ ones the product survived, the inputs it tried, and any traceback or lost data i
 ends with one summary line; tracebacks and data lost must both be 0.
 """
 
-import contextlib
-import os
-import subprocess
-import sys
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
+from fault_tools import ENV, LEDGER, Outcome
 from image_folders import two_class_folder
-
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-
-
-@dataclass
-class Ledger:
-    injected: int = 0
-    survived: int = 0
-    inputs: int = 0
-    tracebacks: int = 0
-    data_lost: int = 0
-
-    def line(self) -> str:
-        return (f"faults injected {self.injected}, faults survived {self.survived}, inputs tried "
-                f"{self.inputs}, tracebacks seen {self.tracebacks}, data lost {self.data_lost}")
-
-
-LEDGER = Ledger()
 
 
 class Faults:
@@ -67,20 +46,6 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(LEDGER.line())
 
 
-def cnnlab(*args, prelude: str = "", timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
-    """`cnnlab ARGS` in a fresh single-threaded process, after running `prelude` (a fault hook)."""
-    code = f"{prelude}\nimport sys\nfrom cnnlab.cli import main\nsys.exit(main(sys.argv[1:]))"
-    return subprocess.run([sys.executable, "-c", code, *map(str, args)], env=ENV,
-                          capture_output=True, text=True, timeout=timeout, **kwargs)
-
-
-@dataclass
-class Outcome:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
 @pytest.fixture
 def run_main(capsys):
     """`run_main(*argv)`: the CLI in this process (quick); an exception escaping it is a bug."""
@@ -101,12 +66,6 @@ def run_main(capsys):
     return run
 
 
-def popen_cnnlab(*args, prelude: str = "") -> subprocess.Popen:
-    code = f"{prelude}\nimport sys\nfrom cnnlab.cli import main\nsys.exit(main(sys.argv[1:]))"
-    return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
 @pytest.fixture(scope="session")
 def picture_folder(tmp_path_factory) -> Path:
     """Two classes of 24 grey 28x28 images: a quick data set whose test split is small."""
@@ -121,14 +80,3 @@ def _user_cache(tmp_path_factory, monkeypatch):
     ENV["CNNLAB_DATA"] = str(cache)
 
 
-@contextlib.contextmanager
-def small_filesystem(path: Path, size: str = "2m"):
-    """A tmpfs of `size` mounted at `path` (root only): real ENOSPC and EROFS."""
-    path.mkdir(parents=True, exist_ok=True)
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                      capture_output=True).returncode:
-        pytest.skip("cannot mount a tmpfs here (needs root)")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=True)

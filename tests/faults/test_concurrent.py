@@ -4,7 +4,7 @@ undisturbed; resuming a run that another process is still writing refuses."""
 import time
 
 import torch
-from conftest import cnnlab, popen_cnnlab
+from fault_tools import cnnlab, popen_cnnlab
 
 from cnnlab.train.checkpoint import load_checkpoint
 

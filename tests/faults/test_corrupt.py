@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 import torch
-from conftest import cnnlab
+from fault_tools import cnnlab
 
 from cnnlab.data import ImageFolder
 from cnnlab.errors import UsageError

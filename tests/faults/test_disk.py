@@ -4,7 +4,7 @@ checkpoint stays intact and loadable; no temporary file is left behind."""
 import subprocess
 
 import pytest
-from conftest import cnnlab, small_filesystem
+from fault_tools import cnnlab, small_filesystem
 
 from cnnlab.train.checkpoint import load_checkpoint
 
@@ -50,7 +50,7 @@ def test_each_run_file_refused_by_a_full_disk(name, picture_folder, tmp_path, fa
 def test_an_image_cache_refused_by_a_full_disk(picture_folder, tmp_path, faults, monkeypatch):
     cache = tmp_path / "cache"
     monkeypatch.setenv("CNNLAB_DATA", str(cache))
-    from conftest import ENV
+    from fault_tools import ENV
 
     ENV["CNNLAB_DATA"] = str(cache)
     result = cnnlab("train", "lenet", "--data", picture_folder, *SETTINGS, "--out",

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 import torch
-from conftest import cnnlab
+from fault_tools import cnnlab
 from PIL import Image
 
 from cnnlab.data import ImageFolder, read_image

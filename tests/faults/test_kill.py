@@ -7,7 +7,7 @@ import time
 
 import pytest
 import torch
-from conftest import cnnlab, popen_cnnlab
+from fault_tools import cnnlab, popen_cnnlab
 
 from cnnlab.train.checkpoint import load_checkpoint
 
