@@ -8,6 +8,10 @@ alternate the order (sweep first, then train first) so the machine's drift hits 
 
     python benchmarks/sweep_workers.py              # 2 rounds
     python benchmarks/sweep_workers.py --rounds 4 --workers 2
+    python benchmarks/sweep_workers.py --train-threads 1   # the train runs with one thread each
+
+On a machine where other work holds a core, a run with all cores' threads waits on the busy
+one; `--train-threads 1` separates that effect from the overlap of the sweep's workers.
 """
 
 from __future__ import annotations
@@ -39,7 +43,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--train-threads", type=int,
+                        help="--threads for the sequential cnnlab train runs (default: theirs)")
     args = parser.parse_args()
+    threads = [] if args.train_threads is None else ["--threads", str(args.train_threads)]
     print(f"CPU: {detect_capabilities().fingerprint()}")
     others = busy_cores(1.0)
     print(f"cores busy with other work before the benchmark: "
@@ -49,7 +56,7 @@ def main() -> None:
     from rich.table import Table
 
     table = Table(title=f"4 LeNet runs (1 epoch, 10k images): sweep --workers {args.workers} "
-                  "vs cnnlab train one after another (s)")
+                  f"vs cnnlab train {' '.join(threads)} one after another (s)")
     for column in ("round", "order", "sequential train", "sweep", "sweep / sequential"):
         table.add_column(column, justify="right")
     ratios = []
@@ -58,8 +65,8 @@ def main() -> None:
             out = Path(folder) / f"round{round_}"
             sweep = [["sweep", "lenet", "--grid", f"lr={','.join(RATES)}", *COMMON,
                       "--workers", str(args.workers), "--out", str(out / "sweep")]]
-            train = [["train", "lenet", "--lr", lr, *COMMON, "--out", str(out / f"lr{lr}")]
-                     for lr in RATES]
+            train = [["train", "lenet", "--lr", lr, *COMMON, *threads,
+                      "--out", str(out / f"lr{lr}")] for lr in RATES]
             first_sweep = round_ % 2 == 0
             if first_sweep:
                 sweep_s, train_s = timed(sweep), timed(train)

@@ -51,12 +51,18 @@ def plain_text(renderable, width: int = 200) -> str:
 
 @cache
 def _environment():
-    from jinja2 import Environment, PackageLoader, StrictUndefined
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-    return Environment(loader=PackageLoader("cnnlab", "templates"), autoescape=True,
+    return Environment(loader=PackageLoader("cnnlab", "templates"),
+                       autoescape=select_autoescape(("html",), default_for_string=True),
                        undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 
 def render_html(tables: list[TableData], note: str | None = None) -> str:
     """The tables (and a closing note) as one HTML fragment for a notebook cell."""
-    return _environment().get_template("tables.html").render(tables=tables, note=note)
+    return render_template("tables.html", tables=tables, note=note)
+
+
+def render_template(name: str, **context) -> str:
+    """One of the package's templates filled in (HTML ones escape their values, others not)."""
+    return _environment().get_template(name).render(**context)

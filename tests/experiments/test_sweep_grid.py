@@ -5,7 +5,7 @@ import csv
 import json
 
 import pytest
-from conftest import TINY
+from experiment_helpers import TINY, cnnlab_process, finish
 
 from cnnlab.cli import main
 from cnnlab.train.runs import load_trained
@@ -17,8 +17,6 @@ GRID = ["--grid", "lr=0.3,1000"]
 @pytest.fixture(scope="module")
 def grid_sweep(tmp_path_factory):
     """2 specs x 2 learning rates in two worker processes; lr 1000 diverges for both."""
-    from conftest import cnnlab_process, finish
-
     out = tmp_path_factory.mktemp("sweeps") / "lr-bn"
     printed = finish(cnnlab_process("sweep", *SPECS, *GRID, *TINY, "--out", out,
                                     "--workers", "2"))

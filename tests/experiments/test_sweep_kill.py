@@ -5,7 +5,7 @@ import signal
 import time
 
 import torch
-from conftest import cnnlab_process, finish
+from experiment_helpers import cnnlab_process, finish
 
 from cnnlab.experiments.study import load_study, sqlite_url
 from cnnlab.train.checkpoint import load_checkpoint

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import cnnlab_process, finish
+from experiment_helpers import cnnlab_process, finish
 
 from cnnlab.experiments import Sweep
 from cnnlab.experiments.study import create_study, load_study

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from collections import Counter
 
-from conftest import SUBPROCESS_ENV
+from experiment_helpers import SUBPROCESS_ENV
 
 from cnnlab.experiments import Sweep
 from cnnlab.experiments import study as engine

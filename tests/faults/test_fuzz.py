@@ -60,12 +60,10 @@ class ReachedTheWork(Exception):
 
 @pytest.fixture
 def stand_ins(monkeypatch, tmp_path, picture_folder):
-    """Training, sweeps, studies, reports, exports and benchmarks replaced by stand-ins that
+    """Training, sweeps, lr-find, exports and benchmarks replaced by stand-ins that
     raise ReachedTheWork once their arguments are checked."""
     import cnnlab.analysis.bench as bench
     import cnnlab.experiments as experiments
-    import cnnlab.experiments.report as report
-    import cnnlab.experiments.studies as studies
     import cnnlab.export as export
     import cnnlab.train.trainer as trainer
 
@@ -79,7 +77,6 @@ def stand_ins(monkeypatch, tmp_path, picture_folder):
     monkeypatch.setattr(trainer.Trainer, "fit", fit)
     for module, name in ((bench, "bench"), (experiments, "run_sweep"),
                          (experiments, "join_sweep"), (experiments, "lr_find_run"),
-                         (studies, "run_study"), (report, "chapter_report"),
                          (export, "export_run")):
         monkeypatch.setattr(module, name, reached)
     monkeypatch.chdir(tmp_path)

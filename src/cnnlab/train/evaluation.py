@@ -117,9 +117,9 @@ def predict_images(model: nn.Module, data_config: dict, paths: list[str], top_k:
         yield top.values.tolist(), top.indices.tolist()
 
 
-def evaluate_run(run: str | Path, device: torch.device, data_dir: str | None = None) -> Path:
-    """`cnnlab eval`: the run's model rebuilt from its record, measured on the test split as
-    training measured it; prints the report and returns the confusion-matrix PNG."""
+def test_confusion(run: str | Path, device: torch.device, data_dir: str | None = None):
+    """The confusion matrix on the test split of a run's model, rebuilt from its record and run
+    as training ran it; returns the matrix, the class names and the trained run."""
     from cnnlab.train.runs import data_from_record, load_trained
     from cnnlab.train.trainer import Runtime
 
@@ -130,9 +130,16 @@ def evaluate_run(run: str | Path, device: torch.device, data_dir: str | None = N
                      else torch.contiguous_format)
     confusion = confusion_matrix(trained.model, data.test_dataloader(), data.num_classes,
                                  runtime=runtime)
+    return confusion, data.classes, trained
+
+
+def evaluate_run(run: str | Path, device: torch.device, data_dir: str | None = None) -> Path:
+    """`cnnlab eval`: the run's model rebuilt from its record, measured on the test split as
+    training measured it; prints the report and returns the confusion-matrix PNG."""
+    confusion, classes, trained = test_confusion(run, device, data_dir)
     title = f"{trained.config.model} on the test set ({trained.path})"
-    print_report(confusion, data.classes, title=title)
-    return save_confusion_png(confusion, data.classes,
+    print_report(confusion, classes, title=title)
+    return save_confusion_png(confusion, classes,
                               trained.path.with_name(f"confusion-{trained.path.stem}.png"))
 
 
