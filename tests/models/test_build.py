@@ -20,7 +20,8 @@ def test_input_shapes_parse(text, shape):
     assert parse_input_shape(text) == shape
 
 
-@pytest.mark.parametrize("text", ["", "x", "1x2", "0", "1x-3x4", "a96", "1x2x3x4x5"])
+@pytest.mark.parametrize("text", ["", "x", "1x2", "0", "1x-3x4", "a96", "1x2x3x4x5",
+                                  "138619484", "1x20000x28"])  # the last two: fuzzing
 def test_bad_input_shapes_are_one_usage_error(text):
     with pytest.raises(UsageError, match="input") as info:
         parse_input_shape(text)

@@ -80,3 +80,11 @@ def test_any_text_is_a_spec_or_one_usage_error(text):
         ModelSpec.parse(f"lenet:{text}")
     except UsageError as exc:
         assert "\n" not in str(exc)
+
+
+@pytest.mark.parametrize("spec", ["lenet:dropout=-1", "alexnet:dropout=1", "nin:dropout=1.5",
+                                  "vgg-small:dropout=-0.1"])
+def test_a_dropout_outside_0_to_1_is_one_line(spec):
+    """Found by the slow argument fuzzing: torch's own ValueError escaped as a traceback."""
+    with pytest.raises(UsageError, match="not a dropout probability"):
+        create_model(spec)

@@ -11,8 +11,22 @@ from PIL import Image
 
 from cnnlab.cli import main
 from cnnlab.models import create_model, list_models, min_input_size
+from cnnlab.models.spec import ModelSpec
+from cnnlab.train.autotune import Capabilities
 from cnnlab.train.config import resolve_config
-from cnnlab.train.recipes import RECIPES, TRAINING_OPTIONS, get_recipe
+from cnnlab.train.recipes import (
+    AVX2,
+    AVX512,
+    NATIVE_BF16,
+    OTHER,
+    RECIPES,
+    TRAINING_OPTIONS,
+    Measurement,
+    closest,
+    get_recipe,
+    print_recipes,
+    processor_kind,
+)
 
 
 @pytest.fixture(scope="module")
@@ -32,14 +46,50 @@ def tiny_folder(tmp_path_factory):
 def test_the_three_recipes_exist_with_targets():
     assert list(RECIPES) == ["fast", "cpu-best", "gpu-best"]
     for recipe in RECIPES.values():
-        assert recipe.target and recipe.measured
-    assert "unmeasured" in RECIPES["gpu-best"].measured
+        assert recipe.target
+    for name in ("fast", "cpu-best"):
+        assert RECIPES[name].measured
+    assert RECIPES["gpu-best"].measured == ()
+
+
+def test_fast_is_measured_on_both_kinds_of_cpu_within_its_target():
+    kinds = {m.kind: m for m in RECIPES["fast"].measured}
+    assert set(kinds) >= {NATIVE_BF16, AVX2}
+    for measured in kinds.values():
+        assert measured.test_acc >= 0.92 and measured.seconds <= 120
+
+
+SAPPHIRE = frozenset({"avx2", "avx512f", "avx512_bf16", "amx_bf16"})
+
+
+@pytest.mark.parametrize(("capabilities", "kind"), [
+    (Capabilities(SAPPHIRE, mkldnn_bf16=True, aten_capability="AVX512"), NATIVE_BF16),
+    (Capabilities(SAPPHIRE, True, "AVX2", "AVX2"), AVX2),  # torch held to AVX2 kernels
+    (Capabilities(frozenset({"avx2", "avx512f"}), aten_capability="AVX512"), AVX512),
+    (Capabilities(frozenset({"avx2", "fma"}), aten_capability="AVX2"), AVX2),
+    (Capabilities(frozenset(), machine="aarch64"), OTHER),
+])
+def test_the_processor_kind_follows_the_kernels_torch_runs(capabilities, kind):
+    assert processor_kind(capabilities) == kind
+
+
+def test_recipes_show_the_result_of_the_closest_processor_kind(capsys):
+    native = Measurement(NATIVE_BF16, "cpu a", 0.93, 70.0, "x")
+    avx2 = Measurement(AVX2, "cpu b", 0.92, 110.0, "y")
+    assert closest((native, avx2), AVX2) is avx2
+    assert closest((native, avx2), AVX512) is avx2  # the slower neighbour first
+    assert closest((native,), OTHER) is native and closest((), AVX2) is None
+    print_recipes(AVX2)
+    fast = capsys.readouterr().out.split("\n\ncpu-best")[0]
+    assert "this processor: avx2 only" in fast
+    measured = next(line for line in fast.splitlines() if "measured:" in line)
+    assert "avx2 only" in measured and "92.02%" in measured
 
 
 @pytest.mark.parametrize("name", list(RECIPES))
 def test_recipe_model_is_registered_and_native_to_28x28(name):
     model_name = get_recipe(name).model
-    assert model_name in list_models()
+    assert ModelSpec.parse(model_name).name in list_models()
     assert min_input_size(create_model(model_name)) <= 28
 
 
@@ -85,7 +135,7 @@ def test_each_recipe_builds_and_trains_a_few_steps(name, tiny_folder, tmp_path):
     assert code == 0
     config = json.loads((out / "config.json").read_text())
     recipe = get_recipe(name)
-    assert config["model"]["name"] == recipe.model
+    assert config["model"]["spec"] == str(ModelSpec.parse(recipe.model))
     trainer = config["train"]
     assert trainer["tta_flip"] and trainer["amp"] == recipe.amp
     assert trainer["channels_last"] == recipe.channels_last

@@ -90,3 +90,16 @@ def test_a_read_only_filesystem_is_one_line_naming_the_path(tmp_path, monkeypatc
         RunDir.create(tmp_path / "run")
     monkeypatch.undo()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_a_writer_killed_during_its_first_file_leaves_a_folder_that_starts_again(tmp_path):
+    """Found by the slow kill suite: a temporary left by a SIGKILL during the first write made
+    the next start refuse the folder as "not empty" although it held no run yet."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / ".config.json.4242.tmp").write_text("{\"half")
+    RunDir.create(run).close()
+    assert [p.name for p in run.iterdir() if p.name != ".lock"] == []
+    write_text(run / "notes.txt", "mine")
+    with pytest.raises(UsageError, match="not empty"):
+        RunDir.create(run)

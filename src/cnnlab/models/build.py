@@ -15,6 +15,10 @@ from cnnlab.models.inputs import check_input_size, min_input_size, smallest_work
 from cnnlab.models.registry import CONFIGS, IMAGENET_INPUT_SIZE, create_model, model_info
 from cnnlab.models.spec import ModelSpec
 
+MAX_SIZE = 16_384
+"""The largest size of one input dimension: beyond it a layer's size overflows torch's storage
+arithmetic (found by the argument fuzzing: ``compare lenet --input 138619484``)."""
+
 
 def parse_input_shape(text: str) -> tuple[int, ...]:
     """``'96'``, ``'1x96x96'`` (CHW) or ``'8x1x96x96'`` (NCHW) as a tuple of positive sizes."""
@@ -26,6 +30,9 @@ def parse_input_shape(text: str) -> tuple[int, ...]:
     if len(dims) not in (1, 3, 4) or min(dims) <= 0:
         raise UsageError(f"input {text!r} needs 1, 3 or 4 positive sizes, such as 96, 1x96x96 "
                          "or 8x1x96x96")
+    if max(dims) > MAX_SIZE:
+        raise UsageError(f"input {text!r} has a size above {MAX_SIZE:,}; use a side such as 96 "
+                         "or 224")
     return dims
 
 

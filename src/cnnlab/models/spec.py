@@ -146,6 +146,11 @@ def _coerce(option: OptionInfo, value: Any) -> Any:
     return _literal(text) if text is not None else _tuples(value)
 
 
+def _is_probability(key: str) -> bool:
+    """Dropout rates of every family (``dropout``, ``fc_dropout``...) are probabilities."""
+    return key.endswith("dropout")
+
+
 def check_option(name: str, option: OptionInfo | None, key: str, value: Any,
                  options: dict[str, OptionInfo]) -> Any:
     """The option's value in its proper type; a UsageError lists the valid options otherwise."""
@@ -162,6 +167,9 @@ def check_option(name: str, option: OptionInfo | None, key: str, value: Any,
         allowed = "|".join(format_value(c) for c in option.choices)
         raise UsageError(f"{name}: option {key}={format_value(converted)} is not allowed; use "
                          f"one of {allowed}")
+    if _is_probability(key) and isinstance(converted, float | int) and not 0 <= converted < 1:
+        raise UsageError(f"{name}: option {key}={format_value(converted)} is not a dropout "
+                         "probability; use a value from 0 (no dropout) up to, not including, 1")
     return converted
 
 

@@ -2,7 +2,9 @@
 
 `cnnlab train --recipe NAME` fills every training option the user did not give from the recipe;
 options given on the command line win. The targets and the measured results are in
-benchmarks/RESULTS.md, with the commit and command of each run.
+benchmarks/RESULTS.md, with the commit, command and processor of each run. A recipe must hold
+on a processor without native bfloat16 (AVX2 only) as well as on one with it: `amp=auto` turns
+autocast on only where it is native, so the recipes are sized for fp32 on AVX2.
 """
 
 from __future__ import annotations
@@ -12,6 +14,50 @@ from dataclasses import dataclass
 
 from cnnlab.errors import UsageError
 
+NATIVE_BF16, AVX512, AVX2, OTHER = "avx512 + native bf16", "avx512", "avx2 only", "other"
+PROCESSOR_KINDS = (NATIVE_BF16, AVX512, AVX2, OTHER)
+"""Kinds of CPU by what torch computes fast on them, fastest first."""
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One recorded run of a recipe (benchmarks/RESULTS.md): the processor kind it ran on (with
+    the `lscpu` flags relevant to torch and how torch was held), and what it reached."""
+
+    kind: str
+    processor: str
+    test_acc: float
+    seconds: float
+    commit: str
+
+    def __str__(self) -> str:
+        minutes, seconds = divmod(round(self.seconds), 60)
+        took = f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
+        return (f"{self.test_acc:.2%} in {took} from process start ({self.kind}: "
+                f"{self.processor}; {self.commit})")
+
+
+def processor_kind(capabilities=None) -> str:
+    """This machine's kind (`PROCESSOR_KINDS`), from the kernels torch will really run."""
+    from cnnlab.train.autotune import detect_capabilities
+
+    found = capabilities or detect_capabilities()
+    if found.native_bf16:
+        return NATIVE_BF16
+    held_to_avx2 = "AVX2" in found.onednn_max_isa.upper() or found.aten_capability == "AVX2"
+    if "avx512f" in found.cpu_flags and not held_to_avx2:
+        return AVX512
+    return AVX2 if "avx2" in found.cpu_flags else OTHER
+
+
+def closest(measured: tuple[Measurement, ...], kind: str) -> Measurement | None:
+    """The measurement from the processor kind nearest to `kind` (the same, else the next
+    slower kind, else the next faster)."""
+    rank = PROCESSOR_KINDS.index(kind)
+    by_distance = sorted(measured, key=lambda m: (abs(PROCESSOR_KINDS.index(m.kind) - rank),
+                                                  PROCESSOR_KINDS.index(m.kind) < rank))
+    return by_distance[0] if by_distance else None
+
 
 @dataclass(frozen=True)
 class TrainingRecipe:
@@ -20,7 +66,7 @@ class TrainingRecipe:
     name: str
     model: str
     target: str
-    measured: str
+    measured: tuple[Measurement, ...]
     epochs: int
     batch_size: int
     lr: float
@@ -40,8 +86,18 @@ class TrainingRecipe:
         return {"model": self.model, **{key: getattr(self, key) for key in TRAINING_OPTIONS}}
 
 
-MEASURED_FAST = "92.49% in 72.9 s (2-core CPU, idle machine; benchmarks/RESULTS.md)"
-MEASURED_CPU_BEST = "94.36% in 20 min 15 s (2-core CPU, idle machine; benchmarks/RESULTS.md)"
+SAPPHIRE_RAPIDS = "Intel Xeon (Sapphire Rapids), 2 cores, flags avx2 avx512f avx512_bf16 amx_bf16"
+ZEN4 = "AMD EPYC (Zen 4), 2 cores, flags avx2 avx512f avx512_bf16"
+HELD = "; torch held to AVX2 (ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2)"
+FAST_MODEL = "compact-resnet-s:widths=(16,32,64)"
+"""Two thirds of compact-resnet-s's widths: its 24-48-96 took 160 s in fp32 on AVX2."""
+MEASURED_FAST = (
+    Measurement(NATIVE_BF16, SAPPHIRE_RAPIDS, 0.9217, 71.4, "cbae417, 2026-12-02"),
+    Measurement(AVX2, SAPPHIRE_RAPIDS + HELD, 0.9202, 110.2, "cbae417, 2026-12-02"),
+)
+MEASURED_CPU_BEST = (
+    Measurement(NATIVE_BF16, ZEN4, 0.9436, 1189.0, "e48c225, 2026-11-25"),
+)
 
 TRAINING_OPTIONS = ("epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay",
                     "schedule", "warmup", "label_smoothing", "augment", "channels_last", "amp",
@@ -51,7 +107,7 @@ TRAINING_OPTIONS = ("epochs", "batch_size", "lr", "optimizer", "momentum", "weig
 
 RECIPES = {recipe.name: recipe for recipe in (
     TrainingRecipe(
-        name="fast", model="compact-resnet-s",
+        name="fast", model=FAST_MODEL,
         target=">= 92% test accuracy in <= 120 s on a 2-core CPU, from process start",
         measured=MEASURED_FAST,
         epochs=5, batch_size=256, lr=0.2),
@@ -63,7 +119,7 @@ RECIPES = {recipe.name: recipe for recipe in (
     TrainingRecipe(
         name="gpu-best", model="compact-resnet-l",
         target=">= 95.5% test accuracy in <= 2 min on one H100",
-        measured="unmeasured: no GPU was available when it was made",
+        measured=(),
         epochs=30, batch_size=512, lr=0.4, augment="crop,flip,erase"),
 )}
 """The recipes by name; `measured` quotes the run recorded in benchmarks/RESULTS.md."""
@@ -89,11 +145,18 @@ def describe(recipe: TrainingRecipe) -> str:
             f"smoothing {r.label_smoothing:g}, augment {r.augment}, {', '.join(switches)}")
 
 
-def print_recipes() -> None:
-    """`cnnlab recipes`: each recipe's model, settings, target and measured result."""
+def print_recipes(kind: str | None = None) -> None:
+    """`cnnlab recipes`: each recipe's model, settings, target and the result measured on the
+    processor kind closest to this one (`kind`, default this machine's)."""
+    kind = kind or processor_kind()
     print("training recipes: cnnlab train --recipe NAME [options that override the recipe]")
+    print(f"this processor: {kind}; results measured on the closest kind (benchmarks/RESULTS.md)")
     for recipe in RECIPES.values():
         print(f"\n{recipe.name} ({recipe.model})")
         print(f"  training: {describe(recipe)}")
         print(f"  target:   {recipe.target}")
-        print(f"  measured: {recipe.measured}")
+        found = closest(recipe.measured, kind)
+        print(f"  measured: {found or 'not yet: no such machine was available'}")
+        others = [m for m in recipe.measured if m is not found]
+        for other in others:
+            print(f"            also {other}")

@@ -63,6 +63,7 @@ class RunDir:
         except OSError as exc:
             raise cannot_write(path, exc) from None
         run = cls(path)._locked()
+        remove_stale_temporaries(path)  # a writer killed before its first file was complete
         if any(p.name != LOCK for p in path.iterdir()):
             run.close()
             raise UsageError(f"run directory {path} already exists and is not empty; "
