@@ -56,3 +56,8 @@ def test_too_small_inputs_name_the_smallest_side():
         build_for_input("alexnet", 32)
     assert min_side("alexnet") == 65
     assert min_side("lenet") < 28
+
+
+def test_a_bad_option_of_a_sized_model_names_itself_not_the_input():
+    with pytest.raises(UsageError, match="one block count per width"):
+        build_for_input("compact-resnet-s:widths=(32,64,128,256)", 28)

@@ -9,11 +9,11 @@ from __future__ import annotations
 import sys
 
 from cnnlab import __version__
-from cnnlab.cli import experiments, export, measure, train
+from cnnlab.cli import experiments, export, measure, studies, train
 from cnnlab.cli.args import Parser
 from cnnlab.errors import TrainingDiverged, UsageError
 
-COMMAND_MODULES = (measure, train, export, experiments)
+COMMAND_MODULES = (measure, train, export, experiments, studies)
 """Each adds its sub-commands with `add_parsers(subparsers)`."""
 
 

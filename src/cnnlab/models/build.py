@@ -117,5 +117,6 @@ def min_side(spec: str | ModelSpec, channels: int | None = None) -> int:
         return min_input_size(_construct(spec, (channels, side, side), None, "meta"),
                               channels)
     if not _works_at(spec, channels, side):
+        _construct(spec, (channels, side, side), None, "meta")  # a bad option says so itself
         raise UsageError(f"model {str(spec)!r} does not run at its own input side {side}")
     return smallest_working_side(lambda s: _works_at(spec, channels, s), 0, side)

@@ -1,0 +1,247 @@
+"""The chapters in one report: every architecture from LeNet to RegNetX-32 trained side by side.
+
+`chapter_report(budget)` trains each model in a run directory of the report's folder (a run that
+finished is read again, one that stopped continues from its checkpoint), then writes one table
+(parameters, MFLOPs, input, epochs, test accuracy, seconds per epoch, training images per second,
+and the reference figures the project knows), a grid of training curves and the confusion matrix
+of the best model, as ``report.html``, ``report.md``, ``results.csv`` and PNGs. ``full`` trains
+each model with its seed recipe (SPEC §4); ``quick`` keeps LeNet's recipe (it is cheap) and
+trains the others on 10,000 images for 3 epochs in batches of 32 at small inputs; ``tiny`` is
+a smoke run.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cnnlab.display import LEFT, RIGHT, TableData
+from cnnlab.errors import UsageError
+from cnnlab.experiments.runs import RunInfo
+from cnnlab.experiments.studies.definition import check_budget, describe_setting, setting_changes
+from cnnlab.experiments.studies.page import FigureFile, ReportPage, WrittenReport
+from cnnlab.experiments.studies.results import (
+    CURVES_FILE,
+    RESULTS_FILE,
+    percent,
+    read_csv,
+    write_csv,
+)
+from cnnlab.experiments.studies.runner import format_cell, mflops, trained_seconds
+from cnnlab.experiments.sweep import SWEEPS_ROOT
+from cnnlab.files import save_figure
+from cnnlab.models.spec import ModelSpec
+from cnnlab.train.config import TrainConfig, resolve_config
+from cnnlab.train.rundir import CONFIG
+
+CHAPTER_MODELS = ("lenet", "lenet-bn", "alexnet", "vgg-small", "nin", "googlenet", "resnet18",
+                  "resnext50", "densenet", "regnetx32")
+QUICK_DATA = {"subset": 10_000, "epochs": 3, "batch_size": 32}
+QUICK_LR = {"vgg-small": 0.05, "nin": 0.1, "googlenet": 0.05}
+"""Where the seed's rate barely moves the model in the quick budget's steps (measured: VGG,
+NiN and GoogLeNet stay near chance after one epoch of 10,000 images), a larger one."""
+QUICK_INPUT = {"alexnet": 68, "vgg-small": 56, "nin": 68, "googlenet": 28, "resnet18": 28,
+               "resnext50": 28, "densenet": 32, "regnetx32": 28}
+"""The quick budget's input sides: the smallest side near 28 pixels each model accepts (LeNet
+keeps its 28 and its whole recipe)."""
+TINY = {"subset": 256, "epochs": 1, "batch_size": 64}
+REFERENCES = {
+    "lenet": "73.5%, 10.3 s/epoch: the d2l seed path on a 2-core CPU (SPEC §6)",
+    "lenet-bn": "84.9%: d2l pull request #1660, 10 epochs",
+    "resnet18": "94.9%: Fashion-MNIST benchmark (zalandoresearch)",
+    "densenet": "95.4%: DenseNet-BC (768K parameters), Fashion-MNIST benchmark",
+}
+"""Published figures for the chapter's models (SPEC §6), shown beside the report's own."""
+SEED_PATH = {"test_acc": 0.735, "seconds_per_epoch": 10.3}
+"""The d2l seed path's LeNet on a 2-core CPU (SPEC §6): 10 epochs of the chapter's recipe."""
+SUMMARY = ("Every architecture of the two chapters, from LeNet to RegNetX-32, trained on "
+           "Fashion-MNIST side by side.")
+SHOWN = ("input", "parameters", "mflops", "epochs", "test_acc", "seconds_per_epoch",
+         "images_per_s", "status")
+
+
+def report_folder(budget: str) -> Path:
+    return SWEEPS_ROOT / f"report-{budget}"
+
+
+def model_config(spec: str, budget: str) -> TrainConfig:
+    """How `budget` trains `spec`: the seed recipe (full), shrunk for quick and tiny."""
+    check_budget(budget)
+    name = ModelSpec.parse(spec).name
+    shrunk = {}
+    if budget != "full" and name in QUICK_INPUT:
+        shrunk = {**QUICK_DATA, "resize": QUICK_INPUT[name]}
+        if name in QUICK_LR:
+            shrunk["lr"] = QUICK_LR[name]
+    if budget == "tiny":
+        shrunk.update(TINY)
+    return resolve_config({"model": spec, **shrunk})
+
+
+def run_folder_name(spec: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._=,+-]+", "_", spec)
+
+
+@dataclass
+class ChapterReport(WrittenReport):
+    """The report's rows (one per model), its conclusion, page and folder."""
+
+    rows: list[dict] = field(default_factory=list)
+
+
+def chapter_report(budget: str = "quick", models=None, out: str | Path | None = None,
+                   progress: bool = True) -> ChapterReport:
+    """Train (or continue, or read) every model of `models` (default: the chapter's ten) at
+    `budget`, and write the report into `out` (default ``runs/report-BUDGET``)."""
+    specs = [str(ModelSpec.parse(spec)) for spec in (models or CHAPTER_MODELS)]
+    if len(set(specs)) != len(specs):
+        raise UsageError(f"--models lists a model twice: {' '.join(specs)}")
+    configs = {spec: model_config(spec, budget) for spec in specs}
+    out = Path(out) if out is not None else report_folder(budget)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    rows, curves = [], []
+    for spec, config in configs.items():
+        row, epochs = train_model(spec, config, out / run_folder_name(spec), progress)
+        rows.append(row)
+        curves += epochs
+    write_csv(out / RESULTS_FILE, rows)
+    write_csv(out / CURVES_FILE, curves)
+    rows, curves = read_csv(out / RESULTS_FILE), read_csv(out / CURVES_FILE)
+    figures = [FigureFile("curves.png", "training and test accuracy per epoch of every model")]
+    save_figure(curves_grid(rows, curves), out / "curves.png")
+    best = max((r for r in rows if r["status"] == "completed"), key=lambda r: r["test_acc"],
+               default=None)
+    if best is not None:
+        confusion_figure(out / best["run"], out / "confusion.png")
+        figures.append(FigureFile("confusion.png", f"confusion matrix of the best model, "
+                                  f"{best['model']}, on the test set"))
+    as_recipe = [spec for spec, config in configs.items()
+                 if not setting_changes(config, resolve_config({"model": spec}))]
+    conclusion = conclude(rows, budget, as_recipe)
+    page = ReportPage(
+        title="The chapters' models, side by side", summary=SUMMARY, budget=budget,
+        conclusion=conclusion, tables=[report_table(rows, budget)], figures=figures,
+        settings={spec: _shown_config(config) for spec, config in configs.items()},
+        deviations=[f"{spec}: {', '.join(changes)}" for spec, config in configs.items()
+                    if (changes := setting_changes(config, resolve_config({"model": spec})))],
+        files=[RESULTS_FILE, CURVES_FILE, *(f.file for f in figures)],
+        wall_seconds=time.perf_counter() - started, trained_seconds=trained_seconds(rows))
+    page.write(out)
+    return ChapterReport(conclusion, out, page, rows=rows)
+
+
+def _shown_config(config: TrainConfig) -> dict:
+    record = config.to_dict()
+    record.pop("decisions", None)
+    return record
+
+
+def train_model(spec: str, config: TrainConfig, run: Path, progress: bool):
+    """Train (or continue, or read) one model's run; its report row and its epochs."""
+    from cnnlab.experiments.study import train_trial
+    from cnnlab.train.runs import build_model, make_data
+
+    check_same_settings(run, config)
+    if progress:
+        print(f"{spec}: {describe_setting('resize', config.resize)}, "
+              f"{describe_setting('subset', config.subset)}, "
+              f"{describe_setting('epochs', config.epochs)} -> {run}", flush=True)
+    data = make_data(config)
+    model = build_model(config, data)
+    outcome = train_trial(config, model, data, run, progress)
+    history = outcome.history
+    row = {"model": spec, "input": config.resize, "parameters": sum(p.numel()
+                                                                    for p in model.parameters()),
+           "mflops": mflops(spec, config.resize), "epochs": len(history),
+           "status": outcome.status, "test_acc": outcome.result.get("test_acc"),
+           "seconds_per_epoch": outcome.result.get("seconds_per_epoch"),
+           "images_per_s": (sum(e["images_per_s"] for e in history) / len(history)
+                            if history else None),
+           "reference": REFERENCES.get(spec, ""), "run": run.name}
+    epochs = [{"model": spec, **{key: e[key] for key in ("epoch", "train_loss", "train_acc",
+                                                         "val_loss", "val_acc")}}
+              for e in history]
+    return row, epochs
+
+
+def check_same_settings(run: Path, config: TrainConfig) -> None:
+    """A run folder that exists must have been trained with the same settings."""
+    if not (run / CONFIG).is_file():
+        return
+    recorded = RunInfo.read(run).config
+    changed = setting_changes(config, recorded)
+    if changed or str(ModelSpec.parse(recorded.model)) != str(ModelSpec.parse(config.model)):
+        what = ", ".join(changed) or "another model"
+        raise UsageError(f"{run} was trained with other settings ({what}); choose another --out")
+
+
+def report_table(rows: list[dict], budget: str) -> TableData:
+    headers = ("model", "input", "parameters", "MFLOPs", "epochs", "test acc", "s/epoch",
+               "images/s", "status", "reference")
+    cells = [(row["model"], *(format_cell(key, row[key]) for key in SHOWN),
+              row["reference"] or "") for row in rows]
+    justify = (LEFT, *(RIGHT,) * 7, LEFT, LEFT)
+    return TableData(f"{len(rows)} models ({budget} budget)", headers, cells, justify)
+
+
+def conclude(rows: list[dict], budget: str, as_recipe=()) -> str:
+    """The best, fastest and smallest model; LeNet against the d2l seed path when it trained
+    with the seed's own recipe (`as_recipe` lists the specs that did)."""
+    done = [r for r in rows if r["status"] == "completed"]
+    if not done:
+        return "No model finished training."
+    best = max(done, key=lambda r: r["test_acc"])
+    fastest = max(done, key=lambda r: r["images_per_s"])
+    smallest = min(done, key=lambda r: r["parameters"])
+    text = (f"Best test accuracy: {best['model']} {percent(best['test_acc'])} after "
+            f"{describe_setting('epochs', best['epochs'])} ({budget} budget). Most training "
+            f"images per second: {fastest['model']} ({fastest['images_per_s']:,.0f}). Fewest "
+            f"parameters: {smallest['model']} ({smallest['parameters']:,}, "
+            f"{percent(smallest['test_acc'])}).")
+    lenet = [r for r in done if r["model"] == "lenet" and "lenet" in as_recipe]
+    if lenet:
+        mine = lenet[0]
+        text += (f" LeNet with the seed's recipe: {percent(mine['test_acc'])} and "
+                 f"{mine['seconds_per_epoch']:.1f} s/epoch, against the d2l seed path's "
+                 f"{percent(SEED_PATH['test_acc'])} and {SEED_PATH['seconds_per_epoch']} s/epoch "
+                 f"({SEED_PATH['seconds_per_epoch'] / mine['seconds_per_epoch']:.1f}x faster).")
+    return text
+
+
+def curves_grid(rows: list[dict], curves: list[dict]):
+    """One panel per model: training and test accuracy per epoch."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator, PercentFormatter
+
+    columns = min(5, len(rows))
+    lines = -(-len(rows) // columns)
+    figure = Figure(figsize=(3.2 * columns, 2.6 * lines))
+    axes = figure.subplots(lines, columns, squeeze=False).ravel()
+    for ax, row in zip(axes, rows, strict=False):
+        epochs = [e for e in curves if e["model"] == row["model"]]
+        x = [e["epoch"] for e in epochs]
+        ax.plot(x, [e["train_acc"] for e in epochs], "o-", markersize=3, label="train")
+        ax.plot(x, [e["val_acc"] for e in epochs], "s--", markersize=3, label="test")
+        ax.set_title(f"{row['model']} ({percent(row['test_acc'])})", fontsize="medium")
+        ax.set_xlim(0.5, max(x, default=1) + 0.5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.grid(alpha=0.3)
+    for ax in axes[len(rows):]:
+        ax.set_visible(False)
+    axes[0].legend(fontsize="small")
+    figure.supxlabel("epoch")
+    figure.tight_layout()
+    return figure
+
+
+def confusion_figure(run: Path, path: Path) -> Path:
+    """The confusion matrix of a run's model on the test set, as a PNG."""
+    from cnnlab.train.evaluation import save_confusion_png, test_confusion
+    from cnnlab.train.trainer import resolve_device
+
+    confusion, classes, _ = test_confusion(run, resolve_device("auto"))
+    return save_confusion_png(confusion, classes, path)

@@ -1,0 +1,199 @@
+"""The figures studies draw from their results, each a function of the recorded rows and curves.
+
+A figure maker takes a `StudyResults` and returns ``(file stem, caption, Figure)``; the runner
+saves it as a PNG beside the results. The makers here are shared: curves overlaid, accuracy per
+configuration, training against test accuracy, a metric against a swept key, throughput and
+memory against the batch size, and the error EDFs of design spaces.
+"""
+
+from __future__ import annotations
+
+from cnnlab.experiments.studies.results import StudyResults
+
+LOG_AXES = {"lr": 10, "weight_decay": 10, "batch_size": 2}
+"""Keys drawn on a log axis, and its base."""
+
+
+def _figure(width: float, height: float):
+    """A matplotlib Figure (imported here: listing or planning a study needs no matplotlib)."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height))
+
+
+def _percent(axis) -> None:
+    from matplotlib.ticker import PercentFormatter
+
+    axis.set_major_formatter(PercentFormatter(1.0))
+
+
+def _axes(panels: int, width: float = 4.8, height: float = 3.6):
+    figure = _figure(width * panels, height)
+    return figure, figure.subplots(1, panels, squeeze=False)[0]
+
+
+def _finish(figure, axes):
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize="small")
+    figure.tight_layout()
+    return figure
+
+
+def _epoch_axis(ax, epochs: int) -> None:
+    ax.set_xlabel("epoch")
+    ax.set_xlim(0.5, max(1, epochs) + 0.5)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+
+
+def curves(results: StudyResults):
+    """Training loss (a log axis) and validation accuracy per epoch of every trial, overlaid,
+    one legend beside them."""
+    figure = _figure(12.5, 3.8)
+    *axes, legend = figure.subplots(1, 3, gridspec_kw={"width_ratios": (1, 1, 0.6)})
+    colours = {spec: f"C{i % 10}" for i, spec in enumerate(dict.fromkeys(
+        row["model"] for row in results.rows))}
+    styles = ("-", "--", ":", "-.")
+    for i, row in enumerate(results.rows):
+        epochs = results.curve(row)
+        if not epochs:
+            continue
+        x = [e["epoch"] for e in epochs]
+        same_spec = [r for r in results.rows[:i] if r["model"] == row["model"]]
+        look = {"color": colours[row["model"]] if len(colours) > 1 else f"C{i % 10}",
+                "linestyle": styles[len(same_spec) // 10 % len(styles)] if len(colours) > 1
+                else styles[i // 10 % len(styles)], "marker": "o", "markersize": 3}
+        if len(colours) > 1:
+            look["alpha"] = 0.35 + 0.65 * (len(same_spec) % 10 + 1) / 10
+        axes[0].plot(x, [e["train_loss"] for e in epochs], **look)
+        axes[1].plot(x, [e["val_acc"] for e in epochs], label=results.label(row), **look)
+    longest = max((len(results.curve(row)) for row in results.rows), default=1)
+    for ax, name in zip(axes, ("training loss", "validation accuracy"), strict=True):
+        _epoch_axis(ax, longest)
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+    axes[0].set_yscale("log")
+    _percent(axes[1].yaxis)
+    legend.axis("off")
+    if axes[1].lines:
+        legend.legend(*axes[1].get_legend_handles_labels(), loc="center left",
+                      fontsize="x-small" if len(results.rows) > 12 else "small")
+    figure.tight_layout()
+    return "curves", "training loss and validation accuracy per epoch, every trial", figure
+
+
+def accuracy_bars(results: StudyResults):
+    """Test accuracy of every configuration as a bar (diverged ones at zero, marked)."""
+    figure = _figure(7.5, 0.5 + 0.42 * max(1, len(results.rows)))
+    ax = figure.subplots()
+    labels = [results.label(row) for row in results.rows]
+    values = [row.get("test_acc") or 0.0 for row in results.rows]
+    bars = ax.barh(range(len(values)), values, color="C0")
+    for bar, row, value in zip(bars, results.rows, values, strict=True):
+        finished = row.get("status", "completed") == "completed"
+        ax.text(value, bar.get_y() + bar.get_height() / 2,
+                f" {value:.1%}" if finished else f" {row.get('status')}", va="center",
+                fontsize="small")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.invert_yaxis()
+    ax.set_xlabel("test accuracy")
+    _percent(ax.xaxis)
+    low = min((v for v in values if v > 0), default=0.0)
+    ax.set_xlim(max(0.0, low - 0.1), min(1.0, max(values, default=1.0) + 0.08))
+    return "accuracy", "test accuracy of each configuration", _finish(figure, [ax])
+
+
+def train_and_test(results: StudyResults):
+    """Training against test (validation) accuracy per epoch, the gap between them shaded."""
+    figure, axes = _axes(len(results.rows) or 1)
+    for ax, row in zip(axes, results.rows, strict=False):
+        epochs = results.curve(row)
+        x = [e["epoch"] for e in epochs]
+        train, held = [e["train_acc"] for e in epochs], [e["val_acc"] for e in epochs]
+        ax.plot(x, train, "o-", markersize=3, label="training accuracy")
+        ax.plot(x, held, "s--", markersize=3, label="test accuracy")
+        ax.fill_between(x, held, train, alpha=0.15, color="C3", label="gap")
+        ax.set_title(results.label(row), fontsize="medium")
+        _epoch_axis(ax, len(x))
+        _percent(ax.yaxis)
+    return "gap", "training and test accuracy per epoch, and the gap between them", \
+        _finish(figure, axes)
+
+
+def against(key: str, metrics: tuple[str, ...] = ("test_acc", "seconds_per_epoch",
+                                                   "parameters")):
+    """A maker of `metrics` against the swept `key`, one line per model spec."""
+    names = {"test_acc": "test accuracy", "seconds_per_epoch": "seconds per epoch",
+             "parameters": "parameters", "mflops": "MFLOPs per image"}
+
+    def draw(results: StudyResults):
+        figure, axes = _axes(len(metrics), width=4.2)
+        specs = list(dict.fromkeys(row["model"] for row in results.rows))
+        for ax, metric in zip(axes, metrics, strict=True):
+            for spec in specs:
+                rows = sorted(results.where(model=spec), key=lambda r: r[key])
+                ax.plot([r[key] for r in rows], [r.get(metric) for r in rows], "o-",
+                        label=results.names.get(spec, spec) if len(specs) > 1 else None)
+            ax.set_xlabel(key.removeprefix("model."))
+            ax.set_ylabel(names.get(metric, metric))
+            if key in LOG_AXES:
+                ax.set_xscale("log", base=LOG_AXES[key])
+            if metric.endswith("_acc"):
+                _percent(ax.yaxis)
+        return f"against-{key}", f"{', '.join(names.get(m, m) for m in metrics)} against " \
+            f"{key}", _finish(figure, axes)
+
+    return draw
+
+
+def throughput_and_memory(results: StudyResults):
+    """Training images/s and the memory a batch adds against the batch size, per spec, and the
+    test accuracy where the batch sizes were also trained."""
+    trained = any(row.get("test_acc") is not None for row in results.rows)
+    figure, axes = _axes(3 if trained else 2)
+    specs = list(dict.fromkeys(row["model"] for row in results.rows))
+    for spec in specs:
+        rows = sorted(results.where(model=spec), key=lambda r: r["batch_size"])
+        sizes = [r["batch_size"] for r in rows]
+        label = results.names.get(spec, spec)
+        axes[0].plot(sizes, [r["bench_images_per_s"] for r in rows], "o-", label=label)
+        axes[1].plot(sizes, [(r["added_mib"] or 0) for r in rows], "o-", label=label)
+        if trained:
+            axes[2].plot(sizes, [r.get("test_acc") for r in rows], "o-", label=label)
+    labels = ("training images/s", "memory a batch adds (MiB)", "test accuracy")
+    for ax, name in zip(axes, labels, strict=False):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("batch size")
+        ax.set_ylabel(name)
+    if trained:
+        _percent(axes[2].yaxis)
+    what = "throughput, added memory and test accuracy" if trained else \
+        "throughput and added memory"
+    return "batch-size", f"{what} against the batch size", _finish(figure, axes)
+
+
+def error_edfs(column: str):
+    """A maker of the error EDF of each group of rows (by `column`): the fraction of models
+    with a test error below each value, as the RegNet paper compares design spaces."""
+
+    def draw(results: StudyResults):
+        figure, axes = _axes(1, width=6.0, height=4.2)
+        ax = axes[0]
+        for group in dict.fromkeys(row[column] for row in results.rows):
+            errors = sorted(1 - row["test_acc"] for row in results.where(**{column: group})
+                            if row.get("test_acc") is not None)
+            if not errors:
+                continue
+            fractions = [(i + 1) / len(errors) for i in range(len(errors))]
+            ax.step([errors[0], *errors], [0.0, *fractions], where="post",
+                    label=f"{group} (n={len(errors)})")
+        ax.set_xlabel("test error")
+        ax.set_ylabel("fraction of models with a lower error")
+        _percent(ax.xaxis)
+        return "edf", "error empirical distribution function of each design space", \
+            _finish(figure, axes)
+
+    return draw

@@ -1,0 +1,131 @@
+"""What a study recorded: one row per trial (or per measurement) in ``results.csv``, and every
+trial's epochs in ``curves.csv``.
+
+A study's conclusion and figures are computed from these two files as they are read back, so
+the same files always give the same conclusion, and anyone can recompute it from them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cnnlab.files import write_text
+from cnnlab.models.spec import format_value
+
+RESULTS_FILE, CURVES_FILE = "results.csv", "curves.csv"
+CURVE_COLUMNS = ("trial", "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds",
+                 "images_per_s")
+_INTEGER = re.compile(r"[-+]?\d+")
+
+
+def read_value(text: str):
+    """A CSV cell as the value it was written from: None, an int, a float or text."""
+    if text == "":
+        return None
+    if _INTEGER.fullmatch(text):
+        return int(text)
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    return value if isinstance(value, str) else format_value(value)
+
+
+def write_csv(path: Path, rows: list[dict], columns: list[str] | None = None) -> Path:
+    """Rows as CSV, columns in the order given (default: the order they first appear)."""
+    columns = columns or list(dict.fromkeys(key for row in rows for key in row))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([_cell(row.get(key)) for key in columns] for row in rows)
+    return write_text(path, buffer.getvalue())
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return [{key: read_value(value) for key, value in row.items()}
+                for row in csv.DictReader(f)]
+
+
+@dataclass
+class StudyResults:
+    """A study's rows and curves as read back from its folder."""
+
+    budget: str
+    keys: tuple[str, ...]
+    """The swept keys (grid axes), besides the model."""
+    rows: list[dict]
+    curves: dict[int, list[dict]] = field(default_factory=dict)
+    names: dict = field(default_factory=dict)
+    """Short names of the specs."""
+
+    @classmethod
+    def read(cls, folder: str | Path, budget: str, keys=(), names=None) -> StudyResults:
+        folder = Path(folder)
+        curves: dict[int, list[dict]] = {}
+        if (folder / CURVES_FILE).is_file():
+            for row in read_csv(folder / CURVES_FILE):
+                curves.setdefault(row["trial"], []).append(row)
+        return cls(budget, tuple(keys), read_csv(folder / RESULTS_FILE), curves,
+                   dict(names or {}))
+
+    def where(self, **match) -> list[dict]:
+        """The rows whose columns equal `match` (``model=`` included)."""
+        return [row for row in self.rows if all(row.get(k) == v for k, v in match.items())]
+
+    def one(self, **match) -> dict:
+        found = self.where(**match)
+        if len(found) != 1:
+            raise KeyError(f"{len(found)} rows match {match}")
+        return found[0]
+
+    def finished(self, rows: list[dict] | None = None) -> list[dict]:
+        """The rows of trials that trained to the end without diverging."""
+        return [row for row in (self.rows if rows is None else rows)
+                if row.get("status") == "completed"]
+
+    def label(self, row: dict) -> str:
+        """The row's short name: its spec's name, then the swept values that vary."""
+        varying = [key for key in self.keys if len({r.get(key) for r in self.rows}) > 1]
+        parts = [self.names.get(row["model"], row["model"])] if (
+            len({r["model"] for r in self.rows}) > 1 or not varying) else []
+        parts += [f"{key.removeprefix('model.')}={format_value(row[key])}" for key in varying]
+        return " ".join(parts)
+
+    def name(self, row: dict) -> str:
+        """The short name of the row's spec."""
+        return self.names.get(row["model"], row["model"])
+
+    def ranked(self, rows: list[dict] | None = None) -> str:
+        """Rows by test accuracy, best first: ``all layers 84.1%, none 76.0%`` (trials that
+        diverged last, marked)."""
+        rows = self.rows if rows is None else rows
+        done = sorted(self.finished(rows), key=lambda r: -r["test_acc"])
+        failed = [r for r in rows if r not in done]
+        return ", ".join([f"{self.label(r)} {percent(r['test_acc'])}" for r in done]
+                         + [f"{self.label(r)} {r.get('status')}" for r in failed])
+
+    def curve(self, row: dict) -> list[dict]:
+        """The row's epochs (train and validation loss and accuracy)."""
+        return self.curves.get(row.get("trial"), [])
+
+
+def percent(value) -> str:
+    """``84.1%`` (or ``n/a`` for a trial without a result)."""
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def points(difference: float) -> str:
+    """A difference of accuracies in percentage points, signed: ``+2.3 points``."""
+    return f"{100 * difference:+.1f} points"

@@ -1,0 +1,274 @@
+"""Running a study: its sweep on the sweep engine, its measurements, then its files and report.
+
+The training part is an ordinary sweep (an Optuna study named ``study-NAME-BUDGET`` in the
+study's folder, or in ``--storage``), so a study resumes where it stopped, runs trials in
+``--workers`` processes and grows to other machines with ``cnnlab sweep --join``. Measurements
+(``cnnlab bench``) run after it, one at a time, since timing needs the machine to itself. Then
+the study writes ``results.csv`` and ``curves.csv``, reads them back, and computes its conclusion,
+table and figures from what it read.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from cnnlab.display import LEFT, RIGHT, TableData
+from cnnlab.errors import UsageError
+from cnnlab.experiments.runs import read_result, run_history
+from cnnlab.experiments.studies.definition import CHAPTER, Plan, Study, deviations, study_settings
+from cnnlab.experiments.studies.page import FigureFile, ReportPage, WrittenReport
+from cnnlab.experiments.studies.results import (
+    CURVE_COLUMNS,
+    CURVES_FILE,
+    RESULTS_FILE,
+    StudyResults,
+    percent,
+    write_csv,
+)
+from cnnlab.experiments.sweep import SWEEPS_ROOT
+from cnnlab.files import save_figure
+from cnnlab.models.spec import format_value
+
+MIB = 2**20
+COLUMNS = {
+    "model": ("model", str),
+    "batch_size": ("batch size", str),
+    "input": ("input", "{} px".format),
+    "mflops": ("MFLOPs", "{:,.1f}".format),
+    "parameters": ("parameters", "{:,}".format),
+    "epochs": ("epochs", str),
+    "status": ("status", str),
+    "val_acc": ("val acc", percent),
+    "test_acc": ("test acc", percent),
+    "test_loss": ("test loss", "{:.4f}".format),
+    "train_acc": ("train acc", percent),
+    "train_loss": ("train loss", "{:.4f}".format),
+    "best_epoch": ("best epoch", str),
+    "seconds_per_epoch": ("s/epoch", "{:.1f}".format),
+    "images_per_s": ("images/s", "{:,.0f}".format),
+    "bench_images_per_s": ("images/s (timed steps)", "{:,.0f}".format),
+    "ms_per_step": ("ms/step", "{:,.1f}".format),
+    "peak_mib": ("peak MiB", "{:,.1f}".format),
+    "added_mib": ("added MiB", "{:,.1f}".format),
+}
+"""Each result column's header and format."""
+TRIAL_COLUMNS = ("trial", "model")
+RESULT_COLUMNS = ("input", "mflops", "parameters", "epochs", "status", "note", "val_acc",
+                  "test_acc", "test_loss", "train_acc", "train_loss", "best_epoch",
+                  "seconds_per_epoch", "images_per_s", "run")
+MEASURED_COLUMNS = ("batch_size", "bench_images_per_s", "ms_per_step", "peak_mib", "added_mib")
+
+
+def study_folder(name: str, budget: str) -> Path:
+    """A study's default folder: ``runs/study-NAME-BUDGET``."""
+    return SWEEPS_ROOT / f"study-{name}-{budget}"
+
+
+@dataclass
+class StudyReport(WrittenReport):
+    """A finished study: its plan, the results read back, the conclusion and its files."""
+
+    study: Study | None = None
+    plan: Plan | None = None
+    results: StudyResults | None = None
+
+
+def run_study(study: Study, budget: str = "quick", out: str | Path | None = None,
+              workers: int = 1, storage: str | None = None, progress: bool = True
+              ) -> StudyReport:
+    """Run (or continue) `study` at `budget` and write its folder; return its report."""
+    plan = study.plan(budget)
+    out = Path(out) if out is not None else study_folder(study.name, budget)
+    started = time.perf_counter()
+    rows, curves = [], []
+    if plan.trains:
+        rows, curves = train(plan, out, workers, storage, progress)
+    if plan.measure is not None:
+        rows = merge(rows, measure(plan, progress)) if rows else measure(plan, progress)
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv(out / RESULTS_FILE, rows)
+    if plan.trains:
+        write_csv(out / CURVES_FILE, curves, list(CURVE_COLUMNS))
+    results = StudyResults.read(out, budget, result_keys(plan), study.names)
+    conclusion = study.conclude(results)
+    figures = [FigureFile("sweep.png", "the sweep engine's figure: final validation accuracy "
+                          "against each swept value, and every trial's validation curve")
+               ] if plan.trains else []
+    for make in study.figures:
+        stem, caption, figure = make(results)
+        figures.append(FigureFile(f"{stem}.png", caption))
+        save_figure(figure, out / f"{stem}.png")
+    page = ReportPage(
+        title=f"Study {study.name}", summary=study.question + " " + describe_plan(plan),
+        budget=budget, conclusion=conclusion, tables=[results_table(study, results)],
+        figures=figures, settings=settings_record(plan),
+        deviations=deviations(plan, study.plan(CHAPTER)) if budget != CHAPTER else [],
+        study_settings=study_settings(study.plan(CHAPTER)),
+        files=[RESULTS_FILE, *([CURVES_FILE, "sweep.csv", "sweep.json"] if plan.trains else []),
+               *(f.file for f in figures)],
+        wall_seconds=time.perf_counter() - started, trained_seconds=trained_seconds(results.rows))
+    page.write(out)
+    return StudyReport(conclusion, out, page, study=study, plan=plan, results=results)
+
+
+def trained_seconds(rows: list[dict]) -> float:
+    """The training time the rows' runs recorded (seconds per epoch times epochs)."""
+    return sum(row["seconds_per_epoch"] * row["epochs"] for row in rows
+               if row.get("seconds_per_epoch") is not None and row.get("epochs"))
+
+
+def result_keys(plan: Plan) -> tuple[str, ...]:
+    """The keys that tell a study's rows apart besides the model: the grid's, and for a study
+    that only measures, the batch size."""
+    return plan.keys if plan.trains else ("batch_size",)
+
+
+def describe_plan(plan: Plan) -> str:
+    """What the plan runs, in one sentence."""
+    what = []
+    if plan.trains:
+        trials = len(plan.specs)
+        for values in plan.grid.values():
+            trials *= len(values)
+        what.append(f"trains {trials} trial{'s' if trials != 1 else ''}")
+    if plan.measure is not None:
+        what.append("times training steps at batch sizes "
+                    + ", ".join(map(str, plan.measure.batch_sizes)))
+    return f"This run {' and '.join(what)}."
+
+
+def settings_record(plan: Plan) -> dict:
+    """The plan and the full configuration of its first trial, for the report's settings."""
+    record = plan.to_dict()
+    if plan.trains:
+        config = plan.config().to_dict()
+        config.pop("decisions", None)
+        record["first trial"] = config
+    return record
+
+
+# --- training ------------------------------------------------------------------------------------
+
+def train(plan: Plan, out: Path, workers: int, storage: str | None, progress: bool):
+    """Run the plan's sweep; its rows with what each run recorded, and every run's epochs."""
+    from cnnlab.experiments import run_sweep
+
+    sweep = plan.sweep()
+    check_same_definition(out, sweep, storage)
+    done = run_sweep(sweep, out, name=f"study-{plan.study}-{plan.budget}", storage=storage,
+                     workers=workers, progress=progress)
+    rows, curves = [], []
+    for row in done.rows:
+        params = {"model": row["model"], **{key: row[key] for key in plan.keys}}
+        config = sweep.config(params)
+        run = out / row["run"] if row["run"] else None
+        history = run_history(run) if run else []
+        result = read_result(run) if run else {}
+        last = history[-1] if history else {}
+        record = {key: row[key] for key in (*TRIAL_COLUMNS, *plan.keys)}
+        record.update(plan.labels.get(row["model"], {}))
+        record.update({
+            "input": config.resize, "mflops": mflops(config.model, config.resize),
+            "parameters": row["parameters"], "epochs": len(history), "status": row["status"],
+            "note": row["note"], "val_acc": row["val_acc"], "test_acc": row["test_acc"],
+            "test_loss": result.get("test_loss"), "train_acc": last.get("train_acc"),
+            "train_loss": last.get("train_loss"), "best_epoch": row["best_epoch"],
+            "seconds_per_epoch": row["seconds_per_epoch"],
+            "images_per_s": (sum(e["images_per_s"] for e in history) / len(history)
+                             if history else None),
+            "run": row["run"]})
+        rows.append(record)
+        curves += [{"trial": row["trial"], **{key: epoch[key] for key in CURVE_COLUMNS[1:]}}
+                   for epoch in history]
+    return rows, curves
+
+
+def check_same_definition(out: Path, sweep, storage: str | None) -> None:
+    """A folder holds one study: refuse to continue it with another definition."""
+    from cnnlab.experiments.study import SWEEP_FILE, open_sweep
+    from cnnlab.experiments.sweep import Sweep
+
+    if not (out / SWEEP_FILE).is_file():
+        return
+    recorded = Sweep.from_dict(open_sweep(out, storage).user_attrs["sweep"])
+    if recorded.identity() != sweep.identity():
+        raise UsageError(f"{out} holds a study run with another definition (another study, "
+                         "budget or cnnlab version); choose another --out")
+
+
+@cache
+def mflops(spec: str, side: int) -> float:
+    """Forward MFLOPs per image of `spec` at `side` pixels (one grey channel), counted on the
+    meta device."""
+    from cnnlab.analysis.summary import forward_flops
+    from cnnlab.models.build import build_for_input
+
+    model = build_for_input(spec, (1, side, side), device="meta")
+    return forward_flops(model, (1, side, side)) / 1e6
+
+
+# --- measuring -----------------------------------------------------------------------------------
+
+def measure(plan: Plan, progress: bool = True) -> list[dict]:
+    """Throughput and peak memory of each spec at each batch size (``cnnlab bench``)."""
+    from cnnlab.analysis.bench import BenchOptions, bench
+    from cnnlab.models.build import input_chw
+    from cnnlab.train.trainer import resolve_device
+
+    spec_measure = plan.measure
+    device = resolve_device("auto")
+    options = BenchOptions(device=str(device), steps=spec_measure.steps,
+                           warmup=spec_measure.warmup)
+    rows = []
+    for spec in plan.specs:
+        side = spec_measure.side or plan.settings.get("resize")
+        shape = input_chw(spec, side)
+        if progress:
+            print(f"timing {spec} at {shape[1]} px, batch sizes "
+                  f"{', '.join(map(str, spec_measure.batch_sizes))} ({options.label()})",
+                  flush=True)
+        for bench_row in bench(spec, list(spec_measure.batch_sizes), side, options):
+            rows.append({"model": spec, **plan.labels.get(spec, {}),
+                         "batch_size": bench_row.batch_size, "input": shape[1],
+                         "mflops": mflops(spec, shape[1]),
+                         "bench_images_per_s": bench_row.images_per_s,
+                         "ms_per_step": bench_row.ms_per_step,
+                         "peak_mib": _mib(bench_row.peak_bytes),
+                         "added_mib": _mib(bench_row.added_bytes)})
+    return rows
+
+
+def _mib(nbytes: int | None) -> float | None:
+    return None if nbytes is None else nbytes / MIB
+
+
+def merge(trained: list[dict], measured: list[dict]) -> list[dict]:
+    """Each trial's row with the measurement of its spec at its batch size."""
+    found = {(row["model"], row["batch_size"]): row for row in measured}
+    return [{**row, **{key: found.get((row["model"], row.get("batch_size")), {}).get(key)
+                       for key in MEASURED_COLUMNS[1:]}} for row in trained]
+
+
+# --- the table -----------------------------------------------------------------------------------
+
+def format_cell(key: str, value) -> str:
+    if value is None:
+        return ""
+    header_format = COLUMNS.get(key)
+    return header_format[1](value) if header_format else format_value(value)
+
+
+def results_table(study: Study, results: StudyResults) -> TableData:
+    """The report's table: each row's model (by its short name), swept values and the study's
+    columns."""
+    columns = (*results.keys, *study.table)
+    headers = ("model", *(COLUMNS.get(c, (c.removeprefix("model."),))[0] for c in columns))
+    rows = [(study.name_of(row["model"]), *(format_cell(c, row.get(c)) for c in columns))
+            for row in results.rows]
+    justify = (LEFT, *(LEFT if c == "status" else RIGHT for c in columns))
+    what = "trials" if study.trains else "measurements"
+    return TableData(f"{study.name} ({results.budget} budget): {len(rows)} {what}", headers,
+                     rows, justify)

@@ -1,0 +1,77 @@
+"""`cnnlab report`: each model trained with its budget's settings, one row each in one table,
+the curves, and the confusion matrix of the best model; every chapter model has a quick and a
+full setting; a report folder is continued, never reused with other settings."""
+
+import csv
+
+import pytest
+from spec_facts import SPEC_TABLE
+
+from cnnlab.errors import UsageError
+from cnnlab.experiments.report import CHAPTER_MODELS, chapter_report, model_config
+from cnnlab.models.build import build_for_input
+from cnnlab.train.config import resolve_config
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _rows(folder):
+    with open(folder / "results.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_each_model_is_one_row_with_its_figures(tiny_chapter_report):
+    folder = tiny_chapter_report.folder
+    rows = _rows(folder)
+    assert [r["model"] for r in rows] == ["lenet", "lenet-bn"]
+    for row in rows:
+        side, params, mflops, _ = SPEC_TABLE[row["model"]]
+        assert (int(row["input"]), int(row["parameters"])) == (side, params)
+        assert round(float(row["mflops"]), 1) == mflops
+        assert row["epochs"] == "1" and row["status"] == "completed"
+        assert 0 < float(row["test_acc"]) < 1 and float(row["images_per_s"]) > 0
+    assert "73.5%" in rows[0]["reference"] and "84.9%" in rows[1]["reference"]
+    markdown = (folder / "report.md").read_text()
+    assert markdown.count("| lenet |") == 1 and markdown.count("| lenet-bn |") == 1
+    assert "lenet: 256 training images instead of the whole training set" in markdown
+    for png in ("curves.png", "confusion.png"):
+        assert (folder / png).read_bytes()[:8] == PNG
+
+
+def test_the_conclusion_and_the_confusion_matrix_are_the_best_models(tiny_chapter_report):
+    from cnnlab.train.evaluation import test_confusion
+    from cnnlab.train.trainer import resolve_device
+
+    folder = tiny_chapter_report.folder
+    best = max(_rows(folder), key=lambda r: float(r["test_acc"]))
+    assert (f"Best test accuracy: {best['model']} {float(best['test_acc']):.1%}"
+            in tiny_chapter_report.conclusion)
+    confusion, _, _ = test_confusion(folder / best["run"], resolve_device("cpu"))
+    assert float(confusion.diag().sum() / confusion.sum()) == pytest.approx(
+        float(best["test_acc"]), abs=1e-6)  # the result records a float32 accuracy
+    assert f"the best model, {best['model']}" in (folder / "report.md").read_text()
+
+
+def test_running_again_reads_the_runs(tiny_chapter_report, capsys):
+    folder = tiny_chapter_report.folder
+    again = chapter_report("tiny", ["lenet", "lenet-bn"], folder)
+    assert "epoch 1/1" not in capsys.readouterr().out
+    assert again.conclusion == tiny_chapter_report.conclusion
+
+
+def test_a_report_folder_is_not_reused_with_other_settings(tiny_chapter_report):
+    with pytest.raises(UsageError, match="trained with other settings .*choose another --out"):
+        chapter_report("quick", ["lenet"], tiny_chapter_report.folder)
+
+
+@pytest.mark.parametrize("model", CHAPTER_MODELS)
+def test_every_chapter_model_has_a_quick_and_a_full_setting(model):
+    full, quick = model_config(model, "full"), model_config(model, "quick")
+    assert full == resolve_config({"model": model})  # the seed recipe
+    for config in (full, quick):
+        build_for_input(model, config.resize, device="meta")
+    if model.startswith("lenet"):
+        assert quick == full  # LeNet is cheap: its whole recipe
+    else:
+        assert (quick.subset, quick.epochs, quick.batch_size) == (10_000, 3, 32)
+        assert quick.resize <= 68

@@ -1,0 +1,219 @@
+"""Every study's definition runs at the tiny budget and writes its folder; its conclusion follows
+from what it recorded: the numbers each conclusion states are recomputed here from sweep.csv
+(and, for what a sweep does not record, results.csv and curves.csv), independently of the
+study's own code."""
+
+import csv
+import statistics
+
+import pytest
+from markupsafe import escape
+from study_helpers import VIA_CLI
+
+from cnnlab.experiments.studies import STUDIES, get_study
+from cnnlab.experiments.studies.results import StudyResults
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _table(folder, name="sweep.csv"):
+    with open(folder / name, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _num(text):
+    return None if text in ("", None) else float(text)
+
+
+def _pct(value):
+    return f"{value:.1%}"
+
+
+def _points(value):
+    return f"{100 * value:+.1f} points"
+
+
+def _done(rows):
+    return [r for r in rows if r["status"] == "completed"]
+
+
+def _name(study, spec):
+    return study.names.get(spec, spec)
+
+
+def check_bn_lr(study, folder, text):
+    for spec in {r["model"] for r in _table(folder)}:
+        stable = [_num(r["lr"]) for r in _done(_table(folder)) if r["model"] == spec]
+        expected = f"{max(stable):g}" if stable else "none"
+        assert f"{_name(study, spec)}: {expected}" in text
+
+
+def check_ranked_accuracies(study, folder, text):
+    rows = sorted(_done(_table(folder)), key=lambda r: -_num(r["test_acc"]))
+    places = [text.index(f"{_name(study, r['model'])} {_pct(_num(r['test_acc']))}") for r in rows]
+    assert places == sorted(places)
+
+
+def check_bn_lite(study, folder, text):
+    rows = _done(_table(folder))
+    for spec in {r["model"] for r in rows}:
+        acc = {r["model.norm_affine"]: _num(r["test_acc"]) for r in rows if r["model"] == spec}
+        assert f"{_name(study, spec)} {_points(acc['false'] - acc['true'])}" in text
+
+
+def check_bn_vs_dropout(study, folder, text):
+    check_ranked_accuracies(study, folder, text)
+    results = {r["model"]: r for r in _table(folder, "results.csv")}
+    for spec, row in results.items():
+        gap = _num(row["train_acc"]) - _num(row["test_acc"])
+        assert f"{_name(study, spec)} {_points(gap)}" in text
+
+
+def check_bn_batch_size(study, folder, text):
+    for spec in {r["model"] for r in _table(folder)}:
+        rows = [r for r in _done(_table(folder)) if r["model"] == spec]
+        low = min(rows, key=lambda r: _num(r["test_acc"]))
+        high = max(rows, key=lambda r: _num(r["test_acc"]))
+        assert (f"{_name(study, spec)} {_pct(_num(low['test_acc']))} (batch {low['batch_size']}) "
+                f"to {_pct(_num(high['test_acc']))} (batch {high['batch_size']})") in text
+
+
+def check_lenet_modern(study, folder, text):
+    acc = {(r["model.activation"], r["model.pool"]): _num(r["test_acc"])
+           for r in _done(_table(folder))}
+    assert f"reached {_pct(acc['relu', 'max'])}" in text
+    assert f"({_points(acc['relu', 'max'] - acc['sigmoid', 'avg'])})" in text
+    assert f"(average pooling): {_points(acc['relu', 'avg'] - acc['sigmoid', 'avg'])}" in text
+
+
+def check_label_smoothing(study, folder, text):
+    if not _done(_table(folder)):
+        assert text == "No trial finished."
+        return
+    best = max(_done(_table(folder)), key=lambda r: _num(r["test_acc"]))
+    assert f"Best label smoothing {_num(best['label_smoothing']):g}: test accuracy " \
+           f"{_pct(_num(best['test_acc']))}" in text
+
+
+def check_augmentation(study, folder, text):
+    rows = _done(_table(folder))
+    if not any(r["augment"] == "none" for r in rows):
+        assert text.startswith("The trial without augmentation did not finish")
+        return
+    best = max(rows, key=lambda r: _num(r["test_acc"]))
+    plain = next(_num(r["test_acc"]) for r in rows if r["augment"] == "none")
+    assert f"Best: {best['augment']} ({_pct(_num(best['test_acc']))}" in text
+    for row in rows:
+        if row["augment"] != "none":
+            assert f"{row['augment']} {_points(_num(row['test_acc']) - plain)}" in text
+
+
+def check_batch_size(study, folder, text):
+    rows = sorted(_table(folder, "results.csv"), key=lambda r: int(r["batch_size"]))
+    for row in (rows[0], rows[-1]):
+        assert f"{_num(row['bench_images_per_s']):,.0f}" in text
+    accuracies = {int(r["batch_size"]): _num(r["test_acc"]) for r in _done(_table(folder))}
+    for size, acc in accuracies.items():
+        assert f"{_pct(acc)} at {size}" in text
+
+
+def check_alexnet_overfit(study, folder, text):
+    results = _table(folder, "results.csv")
+    epochs = _table(folder, "curves.csv")
+    for row in _done(results):
+        gap = _num(row["train_acc"]) - _num(row["test_acc"])
+        widest = max(_num(e["train_acc"]) - _num(e["val_acc"]) for e in epochs
+                     if e["trial"] == row["trial"])
+        assert (f"with dropout {_num(row['model.dropout']):g} the training accuracy reached "
+                f"{_pct(_num(row['train_acc']))}") in text.lower()
+        assert f"a gap of {_points(gap).lstrip('+')} (widest {_points(widest).lstrip('+')}" in text
+
+
+def check_vgg_resolution(study, folder, text):
+    for row in _done(_table(folder)):
+        assert f"{row['resize']} px {_pct(_num(row['test_acc']))}" in text
+
+
+def check_nin(study, folder, text):
+    rows = _done(_table(folder))
+    best = max(rows, key=lambda r: _num(r["test_acc"]))
+    assert f"Best: {_name(study, best['model'])}." in text
+    for row in rows:
+        assert f"{_pct(_num(row['test_acc']))}" in text and f"{int(row['parameters']):,}" in text
+
+
+def check_densenet_memory(study, folder, text):
+    rows = _table(folder, "results.csv")
+    for size in {r["batch_size"] for r in rows}:
+        plain, saving = (next(_num(r["bench_images_per_s"]) for r in rows
+                              if r["batch_size"] == size and r["model"] == spec)
+                         for spec in ("densenet", "densenet:memory_efficient=true"))
+        assert f"batch {size}: " in text and f"speed {saving / plain:.2f}x" in text
+
+
+def check_design_space(study, folder, text):
+    spaces = {r["model"]: r["space"] for r in _table(folder, "results.csv")}
+    errors = {}
+    for row in _done(_table(folder)):
+        errors.setdefault(spaces[row["model"]], []).append(1 - _num(row["test_acc"]))
+    for space, found in errors.items():
+        assert f"{space} {_pct(statistics.median(found))} (n={len(found)})" in text
+
+
+CHECKS = {"bn-lr": check_bn_lr, "bn-placement": check_ranked_accuracies,
+          "bn-lite": check_bn_lite, "bn-vs-dropout": check_bn_vs_dropout,
+          "bn-batch-size": check_bn_batch_size, "lenet-modern": check_lenet_modern,
+          "label-smoothing": check_label_smoothing, "augmentation": check_augmentation,
+          "batch-size": check_batch_size, "alexnet-overfit": check_alexnet_overfit,
+          "vgg-resolution": check_vgg_resolution, "nin-1x1": check_nin,
+          "densenet-memory": check_densenet_memory, "design-space": check_design_space}
+
+
+def test_every_study_has_a_check():
+    assert set(CHECKS) == set(STUDIES)
+
+
+@pytest.mark.parametrize("name", list(STUDIES))
+def test_a_tiny_study_writes_its_folder_and_concludes_from_its_records(name, tiny_study):
+    study, report = get_study(name), tiny_study(name)
+    folder = report.folder
+    files = ("report.html", "report.md", "results.csv", *(("curves.csv",) if study.trains else ()))
+    for file in files:
+        assert (folder / file).stat().st_size > 200, file
+    assert report.page.figures
+    for figure in report.page.figures:
+        assert (folder / figure.file).read_bytes()[:8] == PNG, figure.file
+    if study.trains:
+        assert len(_table(folder)) == len(_table(folder, "results.csv"))
+
+    again = StudyResults.read(folder, "tiny", report.results.keys, study.names)
+    assert study.conclude(again) == report.conclusion
+    assert report.conclusion in (folder / "report.md").read_text()
+    assert str(escape(report.conclusion)) in (folder / "report.html").read_text()
+    CHECKS[name](study, folder, report.conclusion)
+
+
+def test_a_study_runs_from_the_command_line_with_workers_and_storage(tiny_study):
+    report = tiny_study(VIA_CLI)
+    printed = tiny_study.printed(VIA_CLI)
+    assert "[worker 1]" in printed and "[worker 2]" in printed
+    assert report.conclusion in printed and f"report: {report.html}" in printed
+    assert "studies.db" in (report.folder / "sweep.json").read_text()
+
+
+def test_running_a_study_again_trains_nothing(tiny_study, capsys):
+    from cnnlab.experiments.studies import run_study
+
+    first = tiny_study("bn-lr")
+    capsys.readouterr()
+    again = run_study(get_study("bn-lr"), "tiny", first.folder)
+    assert " -> " not in capsys.readouterr().out
+    assert again.conclusion == first.conclusion
+
+
+def test_a_folder_holds_one_study(tiny_study):
+    from cnnlab.errors import UsageError
+    from cnnlab.experiments.studies import run_study
+
+    with pytest.raises(UsageError, match="choose another --out"):
+        run_study(get_study("bn-batch-size"), "tiny", tiny_study("bn-lr").folder)

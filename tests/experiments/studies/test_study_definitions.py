@@ -1,0 +1,97 @@
+"""The study definitions without training: every budget's trials build, the tiny budget shrinks
+the quick one, deviations are stated against the chapter's setting, the design spaces keep their
+constraints, and the command line lists and refuses as it should."""
+
+import pytest
+
+from cnnlab.cli import main
+from cnnlab.errors import UsageError
+from cnnlab.experiments.studies import BUDGETS, STUDIES, get_study
+from cnnlab.experiments.studies.definition import Setup, Study, deviations
+from cnnlab.experiments.studies.design_space import SPACES, Bounds, sample_stages
+from cnnlab.models.build import build_for_input
+
+REQUIRED = {"bn-lr", "bn-placement", "bn-lite", "bn-vs-dropout", "bn-batch-size",
+            "lenet-modern", "label-smoothing", "augmentation", "alexnet-overfit",
+            "vgg-resolution", "nin-1x1", "densenet-memory", "batch-size", "design-space"}
+
+
+def test_the_exercises_are_all_studies():
+    assert set(STUDIES) >= REQUIRED
+
+
+@pytest.mark.parametrize("name", sorted(STUDIES))
+def test_every_budget_builds_every_trial_and_states_its_deviations(name):
+    study = get_study(name)
+    chapter = study.plan("full")
+    assert deviations(chapter, chapter) == []
+    for budget in BUDGETS:
+        plan = study.plan(budget)
+        if plan.trains:
+            sweep = plan.sweep()
+            sweep.check()  # every trial's configuration: a bad value is an error
+            points = sweep.points()
+            for point in points[::max(1, len(points) // 10)]:  # models: ten across the plan
+                config = sweep.config(point)
+                build_for_input(config.model, config.resize, device="meta")
+        for spec in plan.specs if plan.measure else ():
+            build_for_input(spec, plan.measure.side, device="meta")
+        if budget != "full":
+            assert deviations(plan, chapter), f"{name} {budget} states no deviation"
+
+
+def test_tiny_keeps_the_ends_of_every_axis_and_shrinks_the_data():
+    study = Study("example", "?", conclude=str, specs=("lenet", "lenet-modern", "lenet-bn"),
+                  grid={"lr": (0.01, 0.1, 1.0)},
+                  budgets={"quick": Setup({"epochs": 3, "batch_size": 256}), "full": Setup()})
+    tiny = study.plan("tiny")
+    assert tiny.specs == ("lenet", "lenet-bn") and tiny.grid == {"lr": (0.01, 1.0)}
+    assert tiny.settings == {"epochs": 1, "batch_size": 64, "subset": 256}
+    assert "256 training images instead of the whole training set" in deviations(
+        tiny, study.plan("full"))
+
+
+@pytest.mark.parametrize("space", SPACES)
+def test_design_spaces_keep_their_constraints(space):
+    import random
+
+    rng, level = random.Random(1), SPACES.index(space)
+    for _ in range(30):
+        stages = sample_stages(space, Bounds(), rng)
+        depths, widths, groups, ratios = zip(*stages, strict=True)
+        assert all(int(w * m) % g == 0 for _, w, g, m in stages)
+        assert level < 1 or len(set(ratios)) == 1
+        assert level < 2 or len(set(groups)) == 1
+        assert level < 3 or list(widths) == sorted(widths)
+        assert level < 4 or list(depths) == sorted(depths)
+
+
+def test_a_space_sample_is_the_same_every_time():
+    plans = [get_study("design-space").plan("quick").specs for _ in range(2)]
+    assert plans[0] == plans[1] and len(set(plans[0])) == len(plans[0]) == 40
+
+
+def test_study_list_names_every_study(capsys):
+    assert main(["study", "list"]) == 0
+    printed = capsys.readouterr().out
+    assert all(name in printed for name in STUDIES)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["study", "run", "bn-everything"], "unknown study 'bn-everything'; known: bn-lr"),
+    (["study", "run", "bn-lr", "--budget", "huge"], "invalid choice: 'huge'"),
+    (["report", "--models", "lenet", "lenet"], "lists a model twice"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(argv, message, capsys):
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_get_study_names_the_known_ones():
+    with pytest.raises(UsageError, match="cnnlab study list"):
+        get_study("nope")
