@@ -69,9 +69,9 @@ class CompactResNet(nn.Sequential):
 
 COMPACT_RESNETS = {
     "compact-resnet-s": ({"widths": (24, 48, 96), "blocks": (0, 0, 0)},
-                         "three conv-BN-ReLU stages 24-48-96, no residual block (recipe fast)"),
+                         "three conv-BN-ReLU stages 24-48-96, no residual block (fast: 16-32-64)"),
     "compact-resnet-m": ({"widths": (32, 64, 128), "blocks": (0, 1, 1)},
-                         "32-64-128 with a residual block at 14x14 and 7x7 (recipe cpu-best)"),
+                         "32-64-128, a residual block at 14x14 and at 7x7 (cpu-best: 24-48-96)"),
     "compact-resnet-l": ({"widths": (64, 128, 256), "blocks": (1, 2, 2)},
                          "64-128-256 with 1, 2, 2 residual blocks (recipe gpu-best)"),
 }
