@@ -60,7 +60,7 @@ def test_layers_in_order():
     assert settings_from("--recipe", "fast").lr == 0.2             # named recipe over seed
     assert settings_from("--recipe", "fast", "--lr", "0.3").lr == 0.3  # user over both
     assert settings_from("--recipe", "fast", "lenet").model == "lenet"
-    assert settings_from("--recipe", "fast", "lenet").epochs == 5  # the recipe's, not lenet's
+    assert settings_from("--recipe", "fast", "lenet").epochs == 6  # the recipe's, not lenet's
     assert TrainConfig().epochs is None and settings_from("lenet").epochs == 10
 
 
