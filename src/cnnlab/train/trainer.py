@@ -296,17 +296,11 @@ def decide_runtime(config: TrainConfig, model: nn.Module, data, device: torch.de
     """Threads, then mixed precision and memory format: ``auto`` becomes what this machine
     computes natively and measures faster for this model (a few probe steps, cached), and each
     decision is recorded in the configuration with its reason."""
-    from cnnlab.train import autotune
-
     threads, why = apply_threads(config, device)
     side = data.image_size
-    probe = autotune.TrainingStepProbe(model, (data.in_channels, side, side), device,
-                                       config.batch_size, spec=config.model)
-    planned = config.epochs * len(data.train[1])
-    amp = autotune.decide_amp(config.amp, device, probe, workload=probe.workload,
-                              planned_images=planned)
-    layout = autotune.decide_channels_last(config.channels_last, probe, probe.workload, device,
-                                           amp_dtype=amp.torch_dtype, planned_images=planned)
+    amp, layout = decide_step(model, (data.in_channels, side, side), device, config.batch_size,
+                              config.model, config.amp, config.channels_last,
+                              planned_images=config.epochs * len(data.train[1]))
     decisions = {
         "threads": {"threads": threads, "reason": f"{threads} ({why})"},
         "amp": {**dataclasses.asdict(amp), "amp_dtype": amp.dtype},
@@ -315,6 +309,22 @@ def decide_runtime(config: TrainConfig, model: nn.Module, data, device: torch.de
     runtime = Runtime(amp.enabled, amp.torch_dtype or Runtime.amp_dtype, layout.enabled,
                       config.tta_flip)
     return config.replace(decisions=decisions), runtime
+
+
+def decide_step(model: nn.Module, input_shape: tuple[int, ...], device: torch.device,
+                batch_size: int, spec: str, amp="auto", channels_last="auto",
+                planned_images: int | None = None):
+    """How a training step of `model` runs on `device`: mixed precision, then memory format,
+    each ``auto`` decided by probe steps (cached per spec, input and machine)."""
+    from cnnlab.train import autotune
+
+    probe = autotune.TrainingStepProbe(model, input_shape, device, batch_size, spec=spec)
+    precision = autotune.decide_amp(amp, device, probe, workload=probe.workload,
+                                    planned_images=planned_images)
+    layout = autotune.decide_channels_last(channels_last, probe, probe.workload, device,
+                                           amp_dtype=precision.torch_dtype,
+                                           planned_images=planned_images)
+    return precision, layout
 
 
 def model_record(model: nn.Module, data) -> dict:

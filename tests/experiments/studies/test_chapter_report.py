@@ -8,7 +8,7 @@ import pytest
 from spec_facts import SPEC_TABLE
 
 from cnnlab.errors import UsageError
-from cnnlab.experiments.report import CHAPTER_MODELS, chapter_report, model_config
+from cnnlab.experiments.report import CHAPTER_MODELS, chapter_report, conclude, model_config
 from cnnlab.models.build import build_for_input
 from cnnlab.train.config import resolve_config
 
@@ -28,7 +28,7 @@ def test_each_model_is_one_row_with_its_figures(tiny_chapter_report):
         side, params, mflops, _ = SPEC_TABLE[row["model"]]
         assert (int(row["input"]), int(row["parameters"])) == (side, params)
         assert round(float(row["mflops"]), 1) == mflops
-        assert row["epochs"] == "1" and row["status"] == "completed"
+        assert (row["epochs"], row["train_images"], row["status"]) == ("1", "256", "completed")
         assert 0 < float(row["test_acc"]) < 1 and float(row["images_per_s"]) > 0
     assert "73.5%" in rows[0]["reference"] and "84.9%" in rows[1]["reference"]
     markdown = (folder / "report.md").read_text()
@@ -44,12 +44,31 @@ def test_the_conclusion_and_the_confusion_matrix_are_the_best_models(tiny_chapte
 
     folder = tiny_chapter_report.folder
     best = max(_rows(folder), key=lambda r: float(r["test_acc"]))
-    assert (f"Best test accuracy: {best['model']} {float(best['test_acc']):.1%}"
-            in tiny_chapter_report.conclusion)
+    assert tiny_chapter_report.conclusion.startswith(
+        f"Best test accuracy (tiny budget): {best['model']} {float(best['test_acc']):.1%} (the 2 "
+        "models trained for 1 epoch on 256 images)")
     confusion, _, _ = test_confusion(folder / best["run"], resolve_device("cpu"))
     assert float(confusion.diag().sum() / confusion.sum()) == pytest.approx(
         float(best["test_acc"]), abs=1e-6)  # the result records a float32 accuracy
     assert f"the best model, {best['model']}" in (folder / "report.md").read_text()
+
+
+def test_models_are_ranked_only_against_those_that_saw_the_same_data():
+    def row(model, images, epochs, acc, speed, status="completed"):
+        return {"model": model, "train_images": images, "epochs": epochs, "test_acc": acc,
+                "status": status, "images_per_s": speed, "parameters": 10 ** 6,
+                "seconds_per_epoch": 4.0}
+
+    rows = [row("lenet", 60_000, 10, 0.762, 900), row("lenet-bn", 60_000, 10, 0.848, 800),
+            row("alexnet", 10_000, 3, 0.678, 1000), row("resnet18", 10_000, 3, 0.807, 300),
+            row("nin", 20_000, 3, 0.9, 500), row("vgg-small", 20_000, 3, None, 5000, "diverged")]
+    text = conclude(rows, "quick", as_recipe=["lenet"])
+    assert text.startswith(
+        "Best test accuracy (quick budget): nin 90.0% (the one model trained for 3 epochs on "
+        "20,000 images); lenet-bn 84.8% (the 2 models trained for 10 epochs on 60,000 images); "
+        "resnet18 80.7% (the 2 models trained for 3 epochs on 10,000 images). Most training "
+        "images per second: alexnet")
+    assert "LeNet with the seed's recipe: 76.2% and 4.0 s/epoch" in text
 
 
 def test_running_again_reads_the_runs(tiny_chapter_report, capsys):
@@ -73,5 +92,5 @@ def test_every_chapter_model_has_a_quick_and_a_full_setting(model):
     if model.startswith("lenet"):
         assert quick == full  # LeNet is cheap: its whole recipe
     else:
-        assert (quick.subset, quick.epochs, quick.batch_size) == (10_000, 3, 32)
+        assert (quick.subset, quick.epochs, quick.batch_size) == (20_000, 3, 32)
         assert quick.resize <= 68

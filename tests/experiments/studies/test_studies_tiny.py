@@ -43,8 +43,9 @@ def _name(study, spec):
 
 def check_bn_lr(study, folder, text):
     for spec in {r["model"] for r in _table(folder)}:
-        stable = [_num(r["lr"]) for r in _done(_table(folder)) if r["model"] == spec]
-        expected = f"{max(stable):g}" if stable else "none"
+        learned = [_num(r["lr"]) for r in _done(_table(folder))
+                   if r["model"] == spec and _num(r["test_acc"]) >= 0.2]
+        expected = f"{max(learned):g} (" if learned else "none (no rate reached 20.0%)"
         assert f"{_name(study, spec)}: {expected}" in text
 
 
@@ -87,12 +88,22 @@ def check_lenet_modern(study, folder, text):
 
 
 def check_label_smoothing(study, folder, text):
-    if not _done(_table(folder)):
+    rows = _done(_table(folder))
+    if not rows:
         assert text == "No trial finished."
         return
-    best = max(_done(_table(folder)), key=lambda r: _num(r["test_acc"]))
-    assert f"Best label smoothing {_num(best['label_smoothing']):g}: test accuracy " \
-           f"{_pct(_num(best['test_acc']))}" in text
+    acc = {_num(r["label_smoothing"]): _num(r["test_acc"]) for r in rows}
+    smoothed = max((s for s in acc if s > 0), key=acc.get, default=None)
+    if smoothed is None:
+        assert text.startswith(f"Only the trial without smoothing finished ({_pct(acc[0])}")
+    elif 0 in acc and acc[0] >= acc[smoothed]:
+        assert text.startswith(f"Label smoothing did not help: {_pct(acc[0])} test accuracy "
+                               f"without it, {_pct(acc[smoothed])} at the best smoothing tried "
+                               f"({smoothed:g}, {_points(acc[smoothed] - acc[0])})")
+    else:
+        assert f"Best label smoothing {smoothed:g}: test accuracy {_pct(acc[smoothed])}" in text
+    for row in _done(_table(folder, "results.csv")):
+        assert f"{_num(row['label_smoothing']):g}: {_num(row['test_loss']):.3f}" in text
 
 
 def check_augmentation(study, folder, text):

@@ -69,7 +69,7 @@ VGG_RESOLUTION = Study(
              "pixels: accuracy, time and parameters (its classifier is sized for each input).",
     specs=("vgg-small",),
     grid={"resize": (56, 84, 224)},
-    budgets={"quick": Setup({"subset": 5_000, "epochs": 2, "batch_size": 32, "lr": 0.05},
+    budgets={"quick": Setup({"subset": 10_000, "epochs": 2, "batch_size": 32, "lr": 0.05},
                             grid={"resize": (56, 84, 112)}),
              "tiny": Setup({"subset": 256, "epochs": 1, "batch_size": 64},
                            specs=("vgg-small:arch=((1,4),(1,8),(2,16),(2,32),(2,32))",),
@@ -91,8 +91,11 @@ def conclude_nin(results: StudyResults) -> str:
     done = results.finished()
     best = max(done, key=lambda r: r["test_acc"], default=None)
     sizes = ", ".join(f"{results.name(r)} {r['parameters']:,}" for r in results.rows)
+    stuck = results.at_chance()
+    chance = (f" Still at chance after {stuck[0]['epochs']} epochs: "
+              f"{', '.join(results.name(r) for r in stuck)}." if stuck else "")
     return (f"Test accuracy: {results.ranked()}. Best: "
-            f"{results.name(best) if best else 'none'}. Parameters: {sizes}.")
+            f"{results.name(best) if best else 'none'}.{chance} Parameters: {sizes}.")
 
 
 NIN_1X1 = Study(
@@ -102,7 +105,7 @@ NIN_1X1 = Study(
              "dense head.",
     specs=tuple(ONE_BY_ONE),
     names=ONE_BY_ONE,
-    budgets={"quick": Setup({"resize": 68, "subset": 10_000, "epochs": 3, "batch_size": 32,
+    budgets={"quick": Setup({"resize": 68, "subset": 20_000, "epochs": 3, "batch_size": 32,
                              "lr": 0.1}),
              "tiny": Setup({"resize": 68, "subset": 256, "epochs": 1, "batch_size": 64},
                            specs=(f"nin:num_1x1=1,arch={NARROW_NIN}",

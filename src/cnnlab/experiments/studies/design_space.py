@@ -87,19 +87,42 @@ def sample_spaces(bounds: Bounds, per_space: int, settings: dict, seed: int = SE
                  notes=(describe_bounds(bounds, per_space),))
 
 
+def _spread(errors: list[float]) -> float:
+    """The interquartile range of a space's errors."""
+    low, _, high = statistics.quantiles(errors, n=4, method="inclusive")
+    return high - low
+
+
+def _told_apart(errors: dict[str, list[float]], medians: dict[str, float]) -> str:
+    """Each space's interquartile range, and whether the medians differ by more than the typical
+    one (said only when every space has at least four finished networks)."""
+    if min(len(errors[space]) for space in medians) < 4:
+        return ""
+    spreads = {space: _spread(errors[space]) for space in medians}
+    gap = max(medians.values()) - min(medians.values())
+    typical = statistics.median(spreads.values())
+    apart = gap > typical
+    listed = ", ".join(f"{space.removeprefix('AnyNetX-')} {100 * spread:.1f}"
+                       for space, spread in spreads.items())
+    return (f". Interquartile range of the errors within each space: {listed} points. The "
+            f"medians differ by at most {points(gap).lstrip('+')}, {'more' if apart else 'less'}"
+            f" than the typical interquartile range ({points(typical).lstrip('+')})"
+            + ("" if apart else ": at this budget the medians do not tell the spaces apart"))
+
+
 def conclude_design_space(results: StudyResults) -> str:
-    medians = {}
-    for space in SPACES:
-        errors = [1 - r["test_acc"] for r in results.finished(results.where(space=space))]
-        if errors:
-            medians[space] = (statistics.median(errors), len(errors))
+    errors = {space: [1 - r["test_acc"] for r in results.finished(results.where(space=space))]
+              for space in SPACES}
+    medians = {space: statistics.median(found) for space, found in errors.items() if found}
     if not medians:
         return "No trial finished."
-    listed = ", ".join(f"{space} {percent(m)} (n={n})" for space, (m, n) in medians.items())
-    lowest = min(medians, key=lambda s: medians[s][0])
+    listed = ", ".join(f"{space} {percent(m)} (n={len(errors[space])})"
+                       for space, m in medians.items())
+    lowest = min(medians, key=medians.get)
     text = f"Median test error by design space: {listed}. Lowest median: {lowest}"
     if "AnyNetX-A" in medians and lowest != "AnyNetX-A":
-        text += f", {points(medians['AnyNetX-A'][0] - medians[lowest][0]).lstrip('+')} below A's"
+        text += f", {points(medians['AnyNetX-A'] - medians[lowest]).lstrip('+')} below A's"
+    text += _told_apart(errors, medians)
     best = max(results.finished(), key=lambda r: r["test_acc"])
     return text + (f". Best model: {percent(1 - best['test_acc'])} error ({best['space']}, "
                    f"{best['model']}).")
@@ -116,7 +139,7 @@ DESIGN_SPACE = Study(
              "briefly; the spaces compared by their error EDFs, as in the RegNet paper.",
     budgets={"tiny": sample_spaces(QUICK_BOUNDS, 1, {"resize": 28, "subset": 256, "epochs": 1,
                                                      "batch_size": 64}),
-             "quick": sample_spaces(QUICK_BOUNDS, 8, {"resize": 28, "subset": 6_000,
+             "quick": sample_spaces(QUICK_BOUNDS, 8, {"resize": 28, "subset": 20_000,
                                                      "epochs": 1}),
              "full": sample_spaces(FULL_BOUNDS, 32, {})},
     table=("space", "parameters", "mflops", "test_acc", "status", "seconds_per_epoch"),

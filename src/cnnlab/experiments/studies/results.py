@@ -20,6 +20,9 @@ RESULTS_FILE, CURVES_FILE = "results.csv", "curves.csv"
 CURVE_COLUMNS = ("trial", "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds",
                  "images_per_s")
 _INTEGER = re.compile(r"[-+]?\d+")
+LEARNED = 0.2
+"""Test accuracy a trial must reach to count as having learned: twice chance on Fashion-MNIST's
+ten classes (a trial can finish without diverging yet stay at chance)."""
 
 
 def read_value(text: str):
@@ -94,6 +97,10 @@ class StudyResults:
         """The rows of trials that trained to the end without diverging."""
         return [row for row in (self.rows if rows is None else rows)
                 if row.get("status") == "completed"]
+
+    def at_chance(self, rows: list[dict] | None = None) -> list[dict]:
+        """The finished trials that did not learn (test accuracy below `LEARNED`)."""
+        return [row for row in self.finished(rows) if row["test_acc"] < LEARNED]
 
     def label(self, row: dict) -> str:
         """The row's short name: its spec's name, then the swept values that vary."""

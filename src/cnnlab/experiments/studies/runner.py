@@ -39,6 +39,7 @@ COLUMNS = {
     "input": ("input", "{} px".format),
     "mflops": ("MFLOPs", "{:,.1f}".format),
     "parameters": ("parameters", "{:,}".format),
+    "train_images": ("training images", "{:,}".format),
     "epochs": ("epochs", str),
     "status": ("status", str),
     "val_acc": ("val acc", percent),
@@ -213,19 +214,19 @@ def mflops(spec: str, side: int) -> float:
 # --- measuring -----------------------------------------------------------------------------------
 
 def measure(plan: Plan, progress: bool = True) -> list[dict]:
-    """Throughput and peak memory of each spec at each batch size (``cnnlab bench``)."""
-    from cnnlab.analysis.bench import BenchOptions, bench
+    """Throughput and peak memory of each spec at each batch size (``cnnlab bench``), each step
+    in the precision and memory format that training decides for the spec on this machine."""
+    from cnnlab.analysis.bench import bench
     from cnnlab.models.build import input_chw
     from cnnlab.train.trainer import resolve_device
 
     spec_measure = plan.measure
     device = resolve_device("auto")
-    options = BenchOptions(device=str(device), steps=spec_measure.steps,
-                           warmup=spec_measure.warmup)
     rows = []
     for spec in plan.specs:
         side = spec_measure.side or plan.settings.get("resize")
         shape = input_chw(spec, side)
+        options = training_step_options(spec, shape, device, spec_measure)
         if progress:
             print(f"timing {spec} at {shape[1]} px, batch sizes "
                   f"{', '.join(map(str, spec_measure.batch_sizes))} ({options.label()})",
@@ -239,6 +240,20 @@ def measure(plan: Plan, progress: bool = True) -> list[dict]:
                          "peak_mib": _mib(bench_row.peak_bytes),
                          "added_mib": _mib(bench_row.added_bytes)})
     return rows
+
+
+def training_step_options(spec: str, shape: tuple[int, int, int], device, spec_measure):
+    """Bench options that time the training step as the trainer would run it here: its
+    ``auto`` mixed precision and memory format, decided by the same cached probes."""
+    from cnnlab.analysis.bench import BenchOptions
+    from cnnlab.models.build import build_for_input
+    from cnnlab.train.autotune import PROBE_BATCH
+    from cnnlab.train.trainer import decide_step
+
+    model = build_for_input(spec, shape)
+    amp, layout = decide_step(model, shape, device, PROBE_BATCH, spec)
+    return BenchOptions(device=str(device), channels_last=layout.enabled, amp=amp.enabled,
+                        steps=spec_measure.steps, warmup=spec_measure.warmup)
 
 
 def _mib(nbytes: int | None) -> float | None:

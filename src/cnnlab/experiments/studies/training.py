@@ -52,14 +52,22 @@ def conclude_label_smoothing(results: StudyResults) -> str:
     done = results.finished()
     if not done:
         return "No trial finished."
-    best = max(done, key=lambda r: r["test_acc"])
     plain = _acc(results, label_smoothing=0.0)
+    best = max((r for r in done if r["label_smoothing"] > 0), key=lambda r: r["test_acc"],
+               default=None)
     losses = ", ".join(f"{r['label_smoothing']:g}: {r['test_loss']:.3f}"
                        for r in sorted(done, key=lambda r: r["label_smoothing"]))
-    return (f"Best label smoothing {best['label_smoothing']:g}: test accuracy "
-            f"{percent(best['test_acc'])} against {percent(plain)} without "
-            f"({_difference(best['test_acc'], plain)}). Test cross-entropy by smoothing: "
-            f"{losses}.")
+    if best is None:
+        text = f"Only the trial without smoothing finished ({percent(plain)} test accuracy)."
+    elif plain is not None and plain >= best["test_acc"]:
+        text = (f"Label smoothing did not help: {percent(plain)} test accuracy without it, "
+                f"{percent(best['test_acc'])} at the best smoothing tried "
+                f"({best['label_smoothing']:g}, {_difference(best['test_acc'], plain)}).")
+    else:
+        text = (f"Best label smoothing {best['label_smoothing']:g}: test accuracy "
+                f"{percent(best['test_acc'])} against {percent(plain)} without "
+                f"({_difference(best['test_acc'], plain)}).")
+    return text + f" Test cross-entropy by smoothing: {losses}."
 
 
 LABEL_SMOOTHING = Study(
