@@ -93,3 +93,15 @@ def test_design_space_says_when_the_spread_hides_the_spaces_differences():
             "interquartile range (4.5 points). Best model") in text
     few = conclude_design_space(_spaces({space: [0.3] for space in SPACES}))
     assert "interquartile" not in few and few.startswith("Median test error by design space")
+
+
+def test_bn_placement_says_when_a_placement_is_worse_than_none():
+    accuracies = {"lenet": 0.648, "lenet:norm=batch,norm_at=conv": 0.733,
+                  "lenet:norm=batch,norm_at=fc": 0.598, BN: 0.789}
+    rows = [{"model": spec, "test_acc": acc, "status": "completed"}
+            for spec, acc in accuracies.items()]
+    text = conclude_placement(StudyResults("quick", (), rows, names=PLACEMENT))
+    assert text == ("Test accuracy: all layers 78.9%, convolutions only 73.3%, none 64.8%, dense "
+                    "layers only 59.8%. Batch norm on the convolutions alone keeps 60% of the "
+                    "gain of batch norm everywhere, on the dense layers alone none of it (it is "
+                    "5.0 points below no batch norm).")
