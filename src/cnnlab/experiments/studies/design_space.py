@@ -87,7 +87,7 @@ def sample_spaces(bounds: Bounds, per_space: int, settings: dict, seed: int = SE
                  notes=(describe_bounds(bounds, per_space),))
 
 
-def _spread(errors: list[float]) -> float:
+def _quartile_range(errors: list[float]) -> float:
     """The interquartile range of a space's errors."""
     low, _, high = statistics.quantiles(errors, n=4, method="inclusive")
     return high - low
@@ -98,7 +98,7 @@ def _told_apart(errors: dict[str, list[float]], medians: dict[str, float]) -> st
     one (said only when every space has at least four finished networks)."""
     if min(len(errors[space]) for space in medians) < 4:
         return ""
-    spreads = {space: _spread(errors[space]) for space in medians}
+    spreads = {space: _quartile_range(errors[space]) for space in medians}
     gap = max(medians.values()) - min(medians.values())
     typical = statistics.median(spreads.values())
     apart = gap > typical
