@@ -11,7 +11,7 @@ _EXPORTS = {
     "create_model": "cnnlab.models",
     "list_models": "cnnlab.models",
     "summary": "cnnlab.analysis",
-    "compare": "cnnlab.analysis.report",
+    "compare": "cnnlab.analysis.tables",
     "Trainer": "cnnlab.train",
     "TrainConfig": "cnnlab.train",
     "ModelSpec": "cnnlab.models.spec",

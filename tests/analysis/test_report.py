@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from cnnlab.analysis.report import min_side
+from cnnlab.analysis.tables import min_side
 from cnnlab.cli import main
 from cnnlab.models import list_models
 

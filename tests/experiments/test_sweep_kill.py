@@ -7,7 +7,7 @@ import time
 import torch
 from experiment_helpers import cnnlab_process, finish
 
-from cnnlab.experiments.study import load_study, sqlite_url
+from cnnlab.experiments.sweep.storage import load_study, sqlite_url
 from cnnlab.train.checkpoint import load_checkpoint
 
 # 20 steps per epoch, 2 epochs, a checkpoint every 7 steps; momentum adds optimiser state; each

@@ -12,7 +12,7 @@ import pytest
 from experiment_helpers import cnnlab_process, finish
 
 from cnnlab.experiments import Sweep
-from cnnlab.experiments.study import create_study, load_study
+from cnnlab.experiments.sweep.storage import create_study, load_study
 
 SERVERS = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
 

@@ -5,7 +5,7 @@ import csv
 
 from cnnlab.cli import main
 from cnnlab.experiments import Sweep
-from cnnlab.experiments.study import create_study
+from cnnlab.experiments.sweep.storage import create_study
 
 SETTINGS = {"epochs": 2, "subset": 256, "batch_size": 32, "val_fraction": 0.01, "device": "cpu"}
 ARGS = ["--epochs", "2", "--subset", "256", "--batch-size", "32", "--val-fraction", "0.01",

@@ -5,7 +5,7 @@ import pytest
 from cnnlab.cli import main
 from cnnlab.errors import UsageError
 from cnnlab.experiments import Sweep
-from cnnlab.experiments.space import parse_grid, parse_search, run_name
+from cnnlab.experiments.sweep.space import parse_grid, parse_search, run_name
 
 
 def test_grid_values_take_the_type_of_their_setting():

@@ -8,13 +8,14 @@ from collections import Counter
 from experiment_helpers import SUBPROCESS_ENV
 
 from cnnlab.experiments import Sweep
-from cnnlab.experiments import study as engine
-from cnnlab.experiments.study import Worker, create_study, open_storage, sqlite_url
+from cnnlab.experiments.sweep import worker as engine
+from cnnlab.experiments.sweep.storage import _retry_callback, create_study, open_storage, sqlite_url
+from cnnlab.experiments.sweep.worker import Worker
 
 CLAIMER = """
 import sys
-from cnnlab.experiments.study import _optuna, open_storage
-optuna = _optuna()
+import optuna
+from cnnlab.experiments.sweep.storage import open_storage
 study = optuna.load_study(study_name="claims", storage=open_storage(sys.argv[1]))
 while any(t.state.name == "WAITING" for t in study.get_trials(deepcopy=False)):
     study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=1)
@@ -51,7 +52,7 @@ def test_a_trial_retried_behind_its_live_worker_is_trained_once(tmp_path, monkey
         if len(calls) == 1:  # meanwhile another worker found this one's heartbeats late
             trial = study.get_trials()[0]
             study.tell(trial.number, state=TrialState.FAIL)
-            engine._retry_callback()(study, study.get_trials()[0])
+            _retry_callback()(study, study.get_trials()[0])
         return outcome
 
     monkeypatch.setattr(engine, "train_trial", train_while_declared_dead)

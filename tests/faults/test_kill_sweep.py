@@ -9,7 +9,7 @@ import time
 import pytest
 from fault_tools import cnnlab, popen_cnnlab
 
-from cnnlab.experiments.study import load_study, sqlite_url
+from cnnlab.experiments.sweep.storage import load_study, sqlite_url
 
 SETTINGS = ["--epochs", "2", "--batch-size", "8", "--checkpoint-every", "3", "--device", "cpu",
             "--heartbeat", "1"]

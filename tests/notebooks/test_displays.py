@@ -8,7 +8,7 @@ import pytest
 from matplotlib.figure import Figure
 
 import cnnlab
-from cnnlab.analysis.report import Comparison
+from cnnlab.analysis.tables import Comparison
 from cnnlab.display import TableData, render_html
 from cnnlab.models.build import build_for_input
 from cnnlab.models.spec import ModelSpec

@@ -59,7 +59,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from cnnlab.analysis.report import print_model_options, print_models_table
+    from cnnlab.analysis.tables import print_model_options, print_models_table
 
     if args.name or args.all_options:
         print_model_options(args.name)
@@ -69,14 +69,14 @@ def cmd_models(args) -> int:
 
 
 def cmd_summary(args) -> int:
-    from cnnlab.analysis.report import print_summary
+    from cnnlab.analysis.tables import print_summary
 
     print_summary(args.model, input_size=args.input, depth=args.depth, batch_size=args.batch_size)
     return 0
 
 
 def cmd_compare(args) -> int:
-    from cnnlab.analysis.report import print_comparison
+    from cnnlab.analysis.tables import print_comparison
 
     print_comparison(args.models, input_size=args.input)
     return 0

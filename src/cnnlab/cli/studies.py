@@ -1,5 +1,5 @@
 """``cnnlab study list``, ``cnnlab study run NAME`` and ``cnnlab report``: parse, then call
-`cnnlab.experiments.studies` and `cnnlab.experiments.report`."""
+`cnnlab.experiments.studies` and `cnnlab.experiments.studies.chapter`."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def cmd_study_run(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from cnnlab.experiments.report import chapter_report
+    from cnnlab.experiments.studies.chapter import chapter_report
 
     report = chapter_report(args.budget, args.models, args.out)
     print(report, end="")

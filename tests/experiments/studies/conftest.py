@@ -56,7 +56,7 @@ def tiny_study(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_chapter_report(tmp_path_factory):
     """The chapter report at the tiny budget for two models."""
-    from cnnlab.experiments.report import chapter_report
+    from cnnlab.experiments.studies.chapter import chapter_report
 
     out = tmp_path_factory.mktemp("chapter")
     return _one_thread(lambda: chapter_report("tiny", ["lenet", "lenet-bn"], out,

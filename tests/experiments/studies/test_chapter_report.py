@@ -8,7 +8,12 @@ import pytest
 from spec_facts import SPEC_TABLE
 
 from cnnlab.errors import UsageError
-from cnnlab.experiments.report import CHAPTER_MODELS, chapter_report, conclude, model_config
+from cnnlab.experiments.studies.chapter import (
+    CHAPTER_MODELS,
+    chapter_report,
+    conclude,
+    model_config,
+)
 from cnnlab.models.build import build_for_input
 from cnnlab.train.config import resolve_config
 

@@ -5,7 +5,7 @@ import pytest
 from cnnlab.experiments.studies.architectures import ONE_BY_ONE, conclude_nin
 from cnnlab.experiments.studies.batchnorm import BN, PLACEMENT, conclude_bn_lr, conclude_placement
 from cnnlab.experiments.studies.design_space import SPACES, conclude_design_space
-from cnnlab.experiments.studies.results import StudyResults
+from cnnlab.experiments.studies.records import StudyResults
 from cnnlab.experiments.studies.training import conclude_label_smoothing
 
 

@@ -11,7 +11,7 @@ from markupsafe import escape
 from study_helpers import VIA_CLI
 
 from cnnlab.experiments.studies import STUDIES, get_study
-from cnnlab.experiments.studies.results import StudyResults
+from cnnlab.experiments.studies.records import StudyResults
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

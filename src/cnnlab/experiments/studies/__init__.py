@@ -13,7 +13,7 @@ from cnnlab.display import LEFT, TableData, plain_text
 from cnnlab.errors import UsageError
 from cnnlab.experiments.studies import architectures, batchnorm, design_space, training
 from cnnlab.experiments.studies.definition import BUDGETS, Measure, Plan, Setup, Study
-from cnnlab.experiments.studies.results import StudyResults
+from cnnlab.experiments.studies.records import StudyResults
 from cnnlab.experiments.studies.runner import StudyReport, describe_plan, run_study, study_folder
 
 STUDIES: dict[str, Study] = {study.name: study for module in (batchnorm, training, architectures,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from cnnlab.experiments.studies import figures
 from cnnlab.experiments.studies.definition import Measure, Setup, Study
-from cnnlab.experiments.studies.results import StudyResults, percent, points
+from cnnlab.experiments.studies.records import StudyResults, percent, points
 
 
 def largest_gap(results: StudyResults, row: dict) -> tuple[float, int] | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from cnnlab.experiments.studies import figures
 from cnnlab.experiments.studies.definition import Setup, Study
-from cnnlab.experiments.studies.results import LEARNED, StudyResults, percent, points
+from cnnlab.experiments.studies.records import LEARNED, StudyResults, percent, points
 
 BN = "lenet:norm=batch"
 LENET_QUICK = {"epochs": 3}

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cnnlab.errors import UsageError
-from cnnlab.experiments.space import GridAxis, trial_config
-from cnnlab.experiments.sweep import Sweep
+from cnnlab.experiments.sweep.definition import Sweep
+from cnnlab.experiments.sweep.space import GridAxis, trial_config
 from cnnlab.models.spec import ModelSpec, format_value
 from cnnlab.train.config import TrainConfig, resolve_config
 

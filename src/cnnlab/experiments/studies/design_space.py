@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from cnnlab.experiments.studies import figures
 from cnnlab.experiments.studies.definition import Setup, Study, canonical
-from cnnlab.experiments.studies.results import StudyResults, percent, points
+from cnnlab.experiments.studies.records import StudyResults, percent, points
 
 SPACES = ("AnyNetX-A", "AnyNetX-B", "AnyNetX-C", "AnyNetX-D", "AnyNetX-E")
 SEED = 0

@@ -8,7 +8,7 @@ memory against the batch size, and the error EDFs of design spaces.
 
 from __future__ import annotations
 
-from cnnlab.experiments.studies.results import StudyResults
+from cnnlab.experiments.studies.records import StudyResults
 
 LOG_AXES = {"lr": 10, "weight_decay": 10, "batch_size": 2}
 """Keys drawn on a log axis, and its base."""

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from cnnlab.display import LEFT, RIGHT, TableData
 from cnnlab.errors import UsageError
-from cnnlab.experiments.runs import read_result, run_history
+from cnnlab.experiments.listing import read_result, run_history
 from cnnlab.experiments.studies.definition import CHAPTER, Plan, Study, deviations, study_settings
 from cnnlab.experiments.studies.page import FigureFile, ReportPage, WrittenReport
-from cnnlab.experiments.studies.results import (
+from cnnlab.experiments.studies.records import (
     CURVE_COLUMNS,
     CURVES_FILE,
     RESULTS_FILE,
@@ -28,7 +28,7 @@ from cnnlab.experiments.studies.results import (
     percent,
     write_csv,
 )
-from cnnlab.experiments.sweep import SWEEPS_ROOT
+from cnnlab.experiments.sweep.definition import SWEEPS_ROOT
 from cnnlab.files import save_figure
 from cnnlab.models.spec import format_value
 
@@ -189,8 +189,8 @@ def train(plan: Plan, out: Path, workers: int, storage: str | None, progress: bo
 
 def check_same_definition(out: Path, sweep, storage: str | None) -> None:
     """A folder holds one study: refuse to continue it with another definition."""
-    from cnnlab.experiments.study import SWEEP_FILE, open_sweep
-    from cnnlab.experiments.sweep import Sweep
+    from cnnlab.experiments.sweep.definition import Sweep
+    from cnnlab.experiments.sweep.storage import SWEEP_FILE, open_sweep
 
     if not (out / SWEEP_FILE).is_file():
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from cnnlab.experiments.studies import figures
 from cnnlab.experiments.studies.definition import Measure, Setup, Study
-from cnnlab.experiments.studies.results import StudyResults, percent, points
+from cnnlab.experiments.studies.records import StudyResults, percent, points
 
 COMPACT = "compact-resnet-s"
 """A small ResNet-like model made for 28x28 inputs (the fast recipe's): the quick budget's

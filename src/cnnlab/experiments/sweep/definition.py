@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cnnlab.errors import UsageError
-from cnnlab.experiments.space import (
+from cnnlab.experiments.sweep.space import (
     MODEL,
     MODEL_OPTION,
     GridAxis,

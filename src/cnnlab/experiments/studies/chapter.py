@@ -19,10 +19,10 @@ from pathlib import Path
 
 from cnnlab.display import LEFT, RIGHT, TableData
 from cnnlab.errors import UsageError
-from cnnlab.experiments.runs import RunInfo
+from cnnlab.experiments.listing import RunInfo
 from cnnlab.experiments.studies.definition import check_budget, describe_setting, setting_changes
 from cnnlab.experiments.studies.page import FigureFile, ReportPage, WrittenReport
-from cnnlab.experiments.studies.results import (
+from cnnlab.experiments.studies.records import (
     CURVES_FILE,
     RESULTS_FILE,
     percent,
@@ -30,7 +30,7 @@ from cnnlab.experiments.studies.results import (
     write_csv,
 )
 from cnnlab.experiments.studies.runner import COLUMNS, format_cell, mflops, trained_seconds
-from cnnlab.experiments.sweep import SWEEPS_ROOT
+from cnnlab.experiments.sweep.definition import SWEEPS_ROOT
 from cnnlab.files import save_figure
 from cnnlab.models.spec import ModelSpec
 from cnnlab.train.config import TrainConfig, resolve_config
@@ -143,7 +143,7 @@ def _shown_config(config: TrainConfig) -> dict:
 
 def train_model(spec: str, config: TrainConfig, run: Path, progress: bool):
     """Train (or continue, or read) one model's run; its report row and its epochs."""
-    from cnnlab.experiments.study import train_trial
+    from cnnlab.experiments.sweep.worker import train_trial
     from cnnlab.train.runs import build_model, make_data
 
     check_same_settings(run, config)

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cnnlab.display import LEFT, RIGHT, TableData, plain_text
-from cnnlab.experiments.space import MODEL, describe, params_key
-from cnnlab.experiments.sweep import Sweep
-from cnnlab.experiments.trials import is_void, slot, trial_point
+from cnnlab.experiments.sweep.definition import Sweep
+from cnnlab.experiments.sweep.space import MODEL, describe, params_key
+from cnnlab.experiments.sweep.trials import is_void, slot, trial_point
 from cnnlab.files import save_figure, write_text
 from cnnlab.models.spec import format_value
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from cnnlab.display import LEFT, RIGHT, TableData, plain_text
 from cnnlab.errors import MissingFileError
-from cnnlab.experiments.results import percent
+from cnnlab.experiments.sweep.results import percent
 from cnnlab.files import save_figure
 from cnnlab.models.spec import format_value
 from cnnlab.train.config import TrainConfig, resolve_config
