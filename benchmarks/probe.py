@@ -26,13 +26,12 @@ from cnnlab.train.allocator import retain_freed_memory
 from cnnlab.train.autotune import (
     OtherLoad,
     TrainingStepProbe,
-    apply_threads,
     busy_cores,
     decide_amp,
     decide_channels_last,
-    default_threads,
     detect_capabilities,
 )
+from cnnlab.train.threads import apply_threads, default_threads
 
 
 def parse_model(text: str) -> tuple[str, tuple[int, int, int]]:

@@ -25,7 +25,8 @@ import torch
 from cnnlab.analysis.bench import BenchOptions, make_step, prepare, random_batch, time_steps
 from cnnlab.models.build import build_for_input
 from cnnlab.train.allocator import retain_freed_memory
-from cnnlab.train.autotune import apply_threads, busy_cores, default_threads, detect_capabilities
+from cnnlab.train.autotune import busy_cores, detect_capabilities
+from cnnlab.train.threads import apply_threads, default_threads
 
 SPIN = ("import sys, time\nend = time.monotonic() + float(sys.argv[1])\n"
         "while time.monotonic() < end: pass")

@@ -5,7 +5,7 @@ The top-level names are loaded on first use, so ``import cnnlab`` and ``cnnlab -
 
 from importlib import import_module
 
-__version__ = "0.1.0"
+from cnnlab.version import __version__
 
 _EXPORTS = {
     "create_model": "cnnlab.models",

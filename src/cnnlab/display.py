@@ -10,8 +10,28 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 LEFT, RIGHT = "left", "right"
+
+def format_value(value: Any) -> str:
+    """An option value as spec text: ``true``, ``0.5``, ``((1,64),(2,128))``, ``relu``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "none"
+    if isinstance(value, (tuple, list)):
+        inner = ",".join(format_value(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if isinstance(value, float):
+        text = repr(value)
+        return text[:-2] if text.endswith(".0") else text
+    return str(value)
+
+
+def percent(value: float | None, missing: str = "n/a") -> str:
+    """An accuracy as ``84.1%`` (`missing` for a value not measured)."""
+    return missing if value is None else f"{value:.1%}"
 
 
 @dataclass(frozen=True)

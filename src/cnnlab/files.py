@@ -10,15 +10,20 @@ another place, and nothing that was there before is touched.
 from __future__ import annotations
 
 import contextlib
+import csv
 import errno
+import io
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from cnnlab.display import format_value
 from cnnlab.errors import UsageError
 
 TMP_SUFFIX = ".tmp"
+_INTEGER = re.compile(r"[-+]?\d+")
 
 _USER_ERRNOS = {errno.ENOSPC: "the disk is full", errno.EROFS: "the filesystem is read-only",
                 errno.EACCES: "permission denied", errno.EPERM: "permission denied",
@@ -106,10 +111,56 @@ def display_path(path: str | Path) -> str:
 def write_torch(obj, path: str | Path) -> Path:
     """`torch.save` `obj` to `path` atomically. It is serialised in memory first, so a full disk
     surfaces as the OSError of the file write (torch's own writer hides it in a RuntimeError)."""
-    import io
-
-    import torch
+    import torch  # deferred: torch is heavy and only this helper needs it
 
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     return write_bytes(path, buffer.getbuffer())
+
+
+RUNS_ROOT = Path("runs")
+"""Where runs, sweeps and studies go unless told otherwise (relative to the working folder)."""
+
+
+def slug(text: str, keep: str = "._=,+-", fill: str = "_", limit: int | None = None) -> str:
+    """`text` as part of a file name: each run of characters other than letters, digits and
+    `keep` becomes `fill` (a run name keeps ``=``, ``,`` and ``+``)."""
+    return re.sub(f"[^A-Za-z0-9{re.escape(keep)}]+", fill, text)[:limit]
+
+
+def csv_cell(value) -> str:
+    """A value as a CSV cell that `read_value` turns back into it: floats exactly, None empty."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    return value if isinstance(value, str) else format_value(value)
+
+
+def read_value(text: str):
+    """A CSV cell as the value it was written from: None, an int, a float or text."""
+    if text == "":
+        return None
+    if _INTEGER.fullmatch(text):
+        return int(text)
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def write_csv(path: str | Path, rows: list[dict], columns: list[str] | None = None) -> Path:
+    """Rows as CSV, atomically; columns in the order given (default: as they first appear)."""
+    columns = columns or list(dict.fromkeys(key for row in rows for key in row))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([csv_cell(row.get(key)) for key in columns] for row in rows)
+    return write_text(path, buffer.getvalue())
+
+
+def read_csv(path: str | Path) -> list[dict]:
+    """The rows `write_csv` wrote, each cell read back as its value (`read_value`)."""
+    with open(path, newline="") as f:
+        return [{key: read_value(value) for key, value in row.items()}
+                for row in csv.DictReader(f)]

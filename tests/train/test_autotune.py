@@ -17,15 +17,14 @@ from cnnlab.train.autotune import (
     AmpDecision,
     Capabilities,
     TrainingStepProbe,
-    apply_threads,
     busy_cores,
     cache_path,
     decide_amp,
     decide_channels_last,
-    default_threads,
     detect_capabilities,
     time_alternatives,
 )
+from cnnlab.train.threads import apply_threads, default_threads
 
 SAPPHIRE_RAPIDS = Capabilities(
     cpu_flags=frozenset({"avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16"}),
@@ -374,7 +373,7 @@ def test_the_trainer_records_the_amp_decision_and_its_reason(capabilities, enabl
     import cnnlab.train.autotune as autotune
     from cnnlab.models import create_model
     from cnnlab.train.config import TrainConfig
-    from cnnlab.train.trainer import decide_runtime
+    from cnnlab.train.runtime import decide_runtime
 
     monkeypatch.setattr(autotune, "detect_capabilities", lambda: capabilities)
     config = TrainConfig(model="lenet", epochs=50, batch_size=64, lr=0.1)

@@ -138,7 +138,7 @@ def test_cnnlab_recipes_lists_every_recipe(capsys):
 def test_each_recipe_builds_and_trains_a_few_steps(name, tiny_folder, tmp_path):
     out = tmp_path / "run"
     code = main(["train", "--recipe", name, "--data", str(tiny_folder), "--epochs", "1",
-                 "--batch-size", "16", "--device", "cpu", "--out", str(out)])
+                 "--batch-size", "16", "--lr", "0.001", "--device", "cpu", "--out", str(out)])
     assert code == 0
     config = json.loads((out / "config.json").read_text())
     recipe = get_recipe(name)

@@ -59,7 +59,7 @@ def test_explicit_switches_win_and_are_recorded_with_a_reason(argv, expected, sm
     from cnnlab.cli.train import given_settings
     from cnnlab.train.config import resolve_config
     from cnnlab.train.runs import build_model
-    from cnnlab.train.trainer import decide_runtime
+    from cnnlab.train.runtime import decide_runtime
 
     args = build_parser().parse_args(["train", *argv])
     config = resolve_config(given_settings(args))

@@ -13,7 +13,9 @@ from cnnlab.errors import TrainingDiverged
 from cnnlab.models import create_model
 from cnnlab.train import Trainer
 from cnnlab.train.checkpoint import load_checkpoint
-from cnnlab.train.trainer import OPTIMIZERS, _lr_factor, make_optimizer
+from cnnlab.train.optim import OPTIMIZER_CLASSES as OPTIMIZERS
+from cnnlab.train.optim import lr_factor as _lr_factor
+from cnnlab.train.optim import make_optimizer
 
 
 def _lenet(data, name="lenet-modern"):

@@ -29,7 +29,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnlab.errors import UsageError
+from cnnlab.models.build import build_for_input, input_chw
 from cnnlab.train.allocator import retain_freed_memory
+from cnnlab.train.autotune import synchronize
+from cnnlab.train.optim import make_optimizer
 
 MODES = ("train", "infer")
 RUNTIMES = ("torch", "onnxruntime")
@@ -108,6 +111,7 @@ def make_step(model: nn.Module, options: BenchOptions, input_shape: tuple[int, .
     The ONNX Runtime step exports the model first, for inputs of `input_shape` (C, H, W).
     """
     if options.runtime == "onnxruntime":
+        # deferred: ONNX Runtime is an optional dependency (the export extra)
         from cnnlab.export.runtime import onnxruntime_step
 
         return onnxruntime_step(model, input_shape)
@@ -118,8 +122,6 @@ def make_step(model: nn.Module, options: BenchOptions, input_shape: tuple[int, .
             with torch.inference_mode(), autocast:
                 model(X)
         return step
-
-    from cnnlab.train.trainer import make_optimizer
 
     optimizer = make_optimizer(model, "sgd", lr=0.01, momentum=0.9,
                                fused=not options.plain_optimizer)
@@ -141,21 +143,16 @@ def random_batch(batch_shape: tuple[int, ...], num_classes: int, options: BenchO
     return X, torch.randint(0, num_classes, (batch_shape[0],), device=options.device)
 
 
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def time_steps(step, batch, options: BenchOptions) -> float:
     """Seconds per step on `batch`: `options.warmup` untimed steps, then the mean of `steps`."""
     device = torch.device(options.device)
     for _ in range(options.warmup):
         step(*batch)
-    _synchronize(device)
+    synchronize(device)
     started = time.perf_counter()
     for _ in range(options.steps):
         step(*batch)
-    _synchronize(device)
+    synchronize(device)
     return (time.perf_counter() - started) / options.steps
 
 
@@ -193,7 +190,7 @@ def measure(model: nn.Module, batch_shape: tuple[int, ...], num_classes: int,
     step = make_step(model, options, batch_shape[1:])
     step(*random_batch((2, *batch_shape[1:]), num_classes, options))
     batch = random_batch(batch_shape, num_classes, options)
-    _synchronize(device)
+    synchronize(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
         start_bytes = torch.cuda.memory_allocated(device)
@@ -211,8 +208,6 @@ def measure(model: nn.Module, batch_shape: tuple[int, ...], num_classes: int,
 def _bench_registered(name: str, batch_size: int, shape: tuple[int, int, int],
                       options: BenchOptions) -> BenchRow:
     """Build the registered model and measure one batch size (the body of each worker process)."""
-    from cnnlab.models.build import build_for_input
-
     torch.manual_seed(0)
     model = build_for_input(name, shape, num_classes=NUM_CLASSES)
     return measure(prepare(model, options), (batch_size, *shape), NUM_CLASSES, options)
@@ -228,7 +223,6 @@ def bench(name: str, batch_sizes: list[int], input_size=None,
     options = options or BenchOptions()
     if not batch_sizes or min(batch_sizes) < 1:
         raise UsageError(f"batch sizes must be positive integers, got {batch_sizes}")
-    from cnnlab.models.build import build_for_input, input_chw
 
     shape = input_chw(name, input_size)
     # a shape-only twin checks the input at no cost in memory or arithmetic

@@ -22,6 +22,7 @@ from cnnlab.analysis.memory import PeakMemoryMode, SavedTensors
 from cnnlab.analysis.receptive_field import ReceptiveFieldMode
 from cnnlab.display import LEFT, RIGHT, TableData, plain_text, render_html
 from cnnlab.errors import UsageError
+from cnnlab.models import check_input_size
 
 CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d,
               nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
@@ -313,8 +314,6 @@ def _explaining_failures(model: nn.Module, shape: tuple[int, ...], name: str | N
     try:
         yield
     except RuntimeError as error:
-        from cnnlab.models import check_input_size
-
         if _conv_in_channels(model) is not None:
             check_input_size(model, shape[2:], name=name)
         reason = str(error).strip().splitlines()[0]

@@ -19,7 +19,7 @@ from cnnlab.analysis.summary import Summary, format_bytes, format_shape, forward
 from cnnlab.display import LEFT, RIGHT, TableData, plain_text, render_html
 from cnnlab.models import list_models, model_info
 from cnnlab.models.build import build_for_input, default_input, min_side
-from cnnlab.models.spec import ModelSpec, format_value
+from cnnlab.models.spec import COMMON_OPTIONS, ModelSpec, format_value, model_options
 
 
 def _show(renderable) -> None:
@@ -140,8 +140,6 @@ def print_model_options(name: str | None = None) -> None:
 
     A spec such as ``lenet:norm=batch`` sets options: ``cnnlab train lenet:norm=batch``.
     """
-    from cnnlab.models.spec import COMMON_OPTIONS, model_options
-
     names = [name] if name else list_models()
     for index, model in enumerate(names):
         info = model_info(model)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import sys
 
-from cnnlab import __version__
 from cnnlab.cli import experiments, export, measure, studies, train
 from cnnlab.cli.args import Parser
 from cnnlab.errors import TrainingDiverged, UsageError
+from cnnlab.version import __version__
 
 COMMAND_MODULES = (measure, train, export, experiments, studies)
 """Each adds its sub-commands with `add_parsers(subparsers)`."""

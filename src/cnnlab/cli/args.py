@@ -14,7 +14,7 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"cnnlab: error: {message}\n")
 
 
-def _typed(convert, what: str):
+def _argument_type(convert, what: str):
     """An argparse type from `convert`, with `what` in the message when the word is not one."""
 
     def parse(text: str):
@@ -45,14 +45,15 @@ def _non_negative(text: str) -> float:
     return value
 
 
-positive_int = _typed(_positive(int), "a positive integer")
-positive_float = _typed(_positive(float), "a positive number")
-non_negative_float = _typed(_non_negative, "zero or more")
-integer = _typed(int, "an integer")
+positive_int = _argument_type(_positive(int), "a positive integer")
+positive_float = _argument_type(_positive(float), "a positive number")
+non_negative_float = _argument_type(_non_negative, "zero or more")
+integer = _argument_type(int, "an integer")
 
 
-def input_shape(text: str) -> tuple[int, ...]:
+def shape_argument(text: str) -> tuple[int, ...]:
     """``96``, ``1x96x96`` or ``8x1x96x96``, parsed by the library's one input-shape parser."""
+    # deferred: a command imports its library only when it runs, so start-up stays quick
     from cnnlab.models.build import parse_input_shape
 
     try:

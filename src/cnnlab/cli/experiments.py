@@ -63,6 +63,7 @@ def add_parsers(sub) -> None:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run, continue, join or show a sweep; print its table and where its files are."""
+    # deferred: a command imports its library only when it runs, so start-up stays quick
     from cnnlab.experiments import Sweep, collect, join_sweep, open_sweep, run_sweep
 
     timing = {} if args.heartbeat is None else {"heartbeat": args.heartbeat}
@@ -91,6 +92,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_lr_find(args: argparse.Namespace) -> int:
     """The range test: print the suggested rate and where the loss blew up, save the plot."""
+    # deferred: a command imports its library only when it runs, so start-up stays quick
     from cnnlab.experiments import lr_find_run
     from cnnlab.files import save_figure
     from cnnlab.train.config import resolve_config
@@ -108,6 +110,7 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     """List the runs in a folder, or compare runs: settings that differ, curves overlaid."""
+    # deferred: cnnlab.experiments loads optuna; only this command needs it
     from cnnlab.experiments import compare_runs, list_runs
 
     words = args.words
@@ -122,5 +125,5 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if len(words) > 1 or args.out:
         raise UsageError("cnnlab runs takes one folder (default runs); to compare runs: "
                          "cnnlab runs compare RUN RUN ...")
-    print(list_runs(words[0] if words else "runs"), end="")
+    print(list_runs(*words), end="")
     return 0

@@ -33,6 +33,7 @@ def add_parsers(sub) -> None:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Export, check on the run's test images, and say where the file is and how close it is."""
+    # deferred: a command imports its library only when it runs, so start-up stays quick
     from cnnlab.export import export_run
 
     result = export_run(args.run, args.out, format=args.format, batch=args.batch,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 
-from cnnlab.cli.args import input_shape, int_list, positive_int
+from cnnlab.cli.args import int_list, positive_int, shape_argument
 
 
 def add_parsers(sub) -> None:
@@ -20,7 +20,7 @@ def add_parsers(sub) -> None:
 
     p = sub.add_parser("summary", help="layer-by-layer shapes, parameters, FLOPs, memory")
     p.add_argument("model", help="a model spec, e.g. resnet50:config=imagenet")
-    p.add_argument("--input", type=input_shape, help="e.g. 1x1x96x96 (default: the model's)")
+    p.add_argument("--input", type=shape_argument, help="e.g. 1x1x96x96 (default: the model's)")
     p.add_argument("--depth", type=positive_int, default=1)
     p.add_argument("--batch-size", type=positive_int, default=1,
                    help="batch size for the activation-memory estimate")
@@ -28,13 +28,13 @@ def add_parsers(sub) -> None:
 
     p = sub.add_parser("compare", help="parameters, FLOPs and memory of models side by side")
     p.add_argument("models", nargs="+", metavar="MODEL")
-    p.add_argument("--input", type=input_shape)
+    p.add_argument("--input", type=shape_argument)
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("bench", help="throughput and peak memory against batch size")
     p.add_argument("model", help="a model spec")
     p.add_argument("--batch-sizes", type=int_list, default=[16, 32, 64, 128, 256])
-    p.add_argument("--input", type=input_shape)
+    p.add_argument("--input", type=shape_argument)
     p.add_argument("--mode", choices=["train", "infer"], default="train")
     p.add_argument("--device", default="auto")
     p.add_argument("--channels-last", action="store_true")
@@ -52,6 +52,7 @@ def add_parsers(sub) -> None:
 
 
 def cmd_demo(args) -> int:
+    # deferred: a command imports its library only when it runs, so start-up stays quick
     from cnnlab.scratch.demo import edge_detection_demo
 
     edge_detection_demo()
@@ -59,6 +60,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_models(args) -> int:
+    # deferred: a command imports its library only when it runs, so start-up stays quick
     from cnnlab.analysis.tables import print_model_options, print_models_table
 
     if args.name or args.all_options:
@@ -69,6 +71,7 @@ def cmd_models(args) -> int:
 
 
 def cmd_summary(args) -> int:
+    # deferred: a command imports its library only when it runs, so start-up stays quick
     from cnnlab.analysis.tables import print_summary
 
     print_summary(args.model, input_size=args.input, depth=args.depth, batch_size=args.batch_size)
@@ -76,6 +79,7 @@ def cmd_summary(args) -> int:
 
 
 def cmd_compare(args) -> int:
+    # deferred: a command imports its library only when it runs, so start-up stays quick
     from cnnlab.analysis.tables import print_comparison
 
     print_comparison(args.models, input_size=args.input)
@@ -89,6 +93,7 @@ def file_slug(spec: str) -> str:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """`cnnlab bench SPEC`: measure each batch size, print the table, write the PNG."""
+    # deferred: a command imports its library only when it runs, so start-up stays quick
     from cnnlab.analysis.bench import BenchOptions, bench, plot, print_table
     from cnnlab.models.build import input_chw
     from cnnlab.train import resolve_device
@@ -105,6 +110,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_recipes(args) -> int:
+    # deferred: a command imports its library only when it runs, so start-up stays quick
     from cnnlab.train.recipes import print_recipes
 
     print_recipes()

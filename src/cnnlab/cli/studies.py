@@ -37,6 +37,7 @@ def add_parsers(sub) -> None:
 
 
 def cmd_study_list(args: argparse.Namespace) -> int:
+    # deferred: a command imports its library only when it runs, so start-up stays quick
     from cnnlab.experiments.studies import list_studies
 
     print(list_studies(), end="")
@@ -44,6 +45,7 @@ def cmd_study_list(args: argparse.Namespace) -> int:
 
 
 def cmd_study_run(args: argparse.Namespace) -> int:
+    # deferred: a command imports its library only when it runs, so start-up stays quick
     from cnnlab.experiments.studies import get_study, run_study
 
     report = run_study(get_study(args.name), args.budget, args.out, args.workers, args.storage)
@@ -53,6 +55,7 @@ def cmd_study_run(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    # deferred: a command imports its library only when it runs, so start-up stays quick
     from cnnlab.experiments.studies.chapter import chapter_report
 
     report = chapter_report(args.budget, args.models, args.out)

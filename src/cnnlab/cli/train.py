@@ -12,6 +12,7 @@ from pathlib import Path
 
 from cnnlab.cli.args import integer, non_negative_float, positive_float, positive_int
 from cnnlab.errors import UsageError
+from cnnlab.train.settings import OPTIMIZERS, SCHEDULES
 
 SWITCH = {True: "on", False: "off"}
 
@@ -20,10 +21,10 @@ TRAIN_OPTIONS = (
     ("--epochs", "epochs", {"type": positive_int}),
     ("--batch-size", "batch_size", {"type": positive_int, "help": "the global batch size"}),
     ("--lr", "lr", {"type": positive_float, "help": "default: the model's seed recipe"}),
-    ("--optimizer", "optimizer", {"choices": ["sgd", "adam", "adamw"]}),
+    ("--optimizer", "optimizer", {"choices": OPTIMIZERS}),
     ("--momentum", "momentum", {"type": non_negative_float}),
     ("--weight-decay", "weight_decay", {"type": non_negative_float}),
-    ("--schedule", "schedule", {"choices": ["none", "cosine", "onecycle"]}),
+    ("--schedule", "schedule", {"choices": SCHEDULES}),
     ("--warmup", "warmup", {"type": non_negative_float, "help": "warm-up length in epochs"}),
     ("--resize", "resize", {"type": positive_int, "help": "input side in pixels"}),
     ("--augment", "augment", {"help": "comma list of crop, flip, erase (or none)"}),
@@ -94,6 +95,7 @@ def add_parsers(sub) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a model (or resume a run) and print the test accuracy and where the files are."""
+    # deferred: a command imports its library only when it runs, so start-up stays quick
     from cnnlab.train.distributed import is_main_process
     from cnnlab.train.runs import resume_run, start_run
 
@@ -132,6 +134,7 @@ def strip_nproc(argv: list[str]) -> list[str]:
 
 
 def print_result(result: dict, out: Path) -> None:
+    # deferred: a command imports its library only when it runs, so start-up stays quick
     from cnnlab.train.rundir import BEST, CURVES, LAST
 
     epochs = f"{result['epochs']} epoch" + ("s" if result["epochs"] != 1 else "")
@@ -143,6 +146,7 @@ def print_result(result: dict, out: Path) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Test accuracy, per-class accuracy and the confusion matrix (a table and a PNG)."""
+    # deferred: a command imports its library only when it runs, so start-up stays quick
     from cnnlab.train import resolve_device
     from cnnlab.train.evaluation import evaluate_run
 
@@ -153,6 +157,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Top-k classes with probabilities for each image file, converted as in training."""
+    # deferred: a command imports its library only when it runs, so start-up stays quick
     from cnnlab.train import resolve_device
     from cnnlab.train.evaluation import predict_run
 

@@ -213,6 +213,7 @@ class DataModule:
 
         `augmented=True` shows the first training batch of epoch 0 as the model sees it.
         """
+        # deferred: matplotlib loads in half a second; only this method draws
         from cnnlab.data.grid import save_image_grid
 
         splits = {"train": self.train, "val": self.val, "test": self.test}

@@ -1,89 +1,38 @@
 """Run directories side by side: `cnnlab runs` lists them, `cnnlab runs compare` contrasts them.
 
-The listing reads each run's ``config.json``, ``metrics.csv`` and ``result.json``: its spec, key
-settings, test accuracy, epochs, time and status. A comparison prints the settings that differ
-between runs and overlays their curves in one figure.
+The listing reads each run through `RunState` (``config.json``, ``metrics.csv`` and
+``result.json``): its spec, key settings, test accuracy, epochs, time and status, the status by
+the rule of `cnnlab.train.rundir`, so it always agrees with the run's ``result.json``. A run with
+a damaged file is listed as damaged, with the reason. A comparison prints the settings that
+differ between runs and overlays their curves in one figure.
 """
 
 from __future__ import annotations
 
-import csv
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnnlab.display import LEFT, RIGHT, TableData, plain_text
-from cnnlab.errors import MissingFileError
-from cnnlab.experiments.sweep.results import percent
-from cnnlab.files import save_figure
-from cnnlab.models.spec import format_value
-from cnnlab.train.config import TrainConfig, resolve_config
-from cnnlab.train.rundir import CONFIG, METRICS, RESULT, RunDir
-from cnnlab.train.runs import recorded_config
+from cnnlab.display import LEFT, RIGHT, TableData, format_value, percent, plain_text
+from cnnlab.errors import MissingFileError, UsageError
+from cnnlab.files import RUNS_ROOT, save_figure
+from cnnlab.train.config import resolve_config
+from cnnlab.train.rundir import CONFIG, DAMAGED, STOPPED, RunDir, RunState
 
 SHOWN = ("lr", "batch_size", "epochs", "optimizer")
 """Settings every listing shows; the others appear when they differ from the defaults."""
 UNLISTED = ("model", "decisions", "device", "threads", "data_dir", *SHOWN)
 
 
-def read_result(run: Path) -> dict:
-    """A run's ``result.json`` ({} while it has none)."""
-    path = Path(run) / RESULT
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
-def run_history(run: Path) -> list[dict]:
-    """A run's epochs from ``metrics.csv`` (numbers as numbers; [] before its first epoch)."""
-    path = Path(run) / METRICS
-    if not path.is_file():
-        return []
-    with open(path, newline="") as f:
-        return [{key: float(value) if key != "epoch" else int(value)
-                 for key, value in row.items()} for row in csv.DictReader(f)]
-
-
-LOSS_LIMIT = 2.0
-"""A run whose training loss ends an epoch above this many times the loss of guessing uniformly
-(ln of the number of classes) is counted as diverged: its loss grew instead of falling, even
-where it stayed finite."""
-
-
-def blew_up(history: list[dict], num_classes: int) -> dict | None:
-    """Where a finished run's loss grew past the limit (or its validation loss is not finite)."""
-    limit = LOSS_LIMIT * math.log(num_classes)
-    for row in history:
-        if not row["train_loss"] <= limit or not math.isfinite(row["val_loss"]):
-            return {"epoch": row["epoch"], "step": None, "lr": row["lr"],
-                    "loss": row["train_loss"]}
-    return None
-
-
-@dataclass
-class RunInfo:
-    """One run directory as the listing sees it."""
-
-    path: Path
-    config: TrainConfig
-    result: dict
-    history: list[dict]
-    num_classes: int
-
-    @classmethod
-    def read(cls, path: str | Path) -> RunInfo:
-        path = Path(path)
-        record = RunDir.open(path).read_config()
-        return cls(path, recorded_config(record, path / CONFIG), read_result(path),
-                   run_history(path), len(record["data"]["classes"]))
+class RunInfo(RunState):
+    """One run directory as the listing sees it (`RunInfo.read(path)`)."""
 
     @property
-    def status(self) -> str:
-        """completed, diverged (a non-finite loss, or one that grew past the limit), or
-        unfinished (k/n epochs: resumable with --resume)."""
-        status = self.result.get("status")
-        if status == "completed" and blew_up(self.history, self.num_classes):
-            return "diverged"
-        return status or f"unfinished ({len(self.history)}/{self.config.epochs} epochs)"
+    def shown_status(self) -> str:
+        """The status, a stopped run's as ``unfinished (k/n epochs)`` (resumable with --resume)."""
+        if self.status == STOPPED:
+            return f"unfinished ({len(self.history)}/{self.config.epochs} epochs)"
+        return self.status
 
     def extra_settings(self) -> str:
         """The settings besides the listed ones that differ from the spec's defaults (the
@@ -98,7 +47,18 @@ class RunInfo:
         return sum(row["seconds"] for row in self.history)
 
 
-def find_runs(folder: str | Path = "runs") -> list[RunInfo]:
+def read_result(run: str | Path) -> dict:
+    """A run's ``result.json`` ({} while it has none); for the studies, until they read runs
+    through `RunDir` themselves."""
+    return RunDir(run).read_result()
+
+
+def run_history(run: str | Path) -> list[dict]:
+    """A run's epochs from ``metrics.csv``; for the studies, until they use `RunDir`."""
+    return RunDir(run).read_history()
+
+
+def find_runs(folder: str | Path = RUNS_ROOT) -> list[RunInfo]:
     """Every run directory under `folder` (sweep trials included), oldest first."""
     folder = Path(folder)
     if not folder.is_dir():
@@ -112,22 +72,28 @@ def find_runs(folder: str | Path = "runs") -> list[RunInfo]:
 def runs_table(runs: list[RunInfo], root: Path) -> TableData:
     headers = ("run", "model", "lr", "batch", "optimizer", "other settings", "test acc",
                "epochs", "time", "status")
-    rows = []
-    for run in runs:
-        c = run.config
-        rows.append((str(_relative(run.path, root)), c.model, f"{c.lr:g}", str(c.batch_size),
-                     c.optimizer, run.extra_settings(), percent(run.result.get("test_acc")),
-                     str(len(run.history)), f"{run.seconds:.0f} s", run.status))
+    rows = [(str(_relative(run.path, root)), *_settings_cells(run),
+             percent(run.result.get("test_acc"), ""), str(len(run.history)),
+             f"{run.seconds:.0f} s", run.shown_status) for run in runs]
     justify = (LEFT, LEFT, RIGHT, RIGHT, LEFT, LEFT, RIGHT, RIGHT, RIGHT, LEFT)
     return TableData(f"{len(runs)} runs in {root}", headers, rows, justify)
 
 
-def list_runs(folder: str | Path = "runs") -> str:
-    """The listing `cnnlab runs` prints."""
+def _settings_cells(run: RunInfo) -> tuple[str, ...]:
+    """The model, lr, batch, optimizer and other settings of a run (blank for a damaged one)."""
+    c = run.config
+    if c is None:
+        return ("",) * 5
+    return c.model, f"{c.lr:g}", str(c.batch_size), c.optimizer, run.extra_settings()
+
+
+def list_runs(folder: str | Path = RUNS_ROOT) -> str:
+    """The listing `cnnlab runs` prints, and below it why each damaged run is damaged."""
     runs = find_runs(folder)
     if not runs:
         return f"no runs in {folder}\n"
-    return plain_text(runs_table(runs, Path(folder)).to_rich())
+    damaged = "".join(f"{DAMAGED}: {run.problem}\n" for run in runs if run.status == DAMAGED)
+    return plain_text(runs_table(runs, Path(folder)).to_rich()) + damaged
 
 
 def differing_settings(runs: list[RunInfo]) -> dict[str, list]:
@@ -138,7 +104,7 @@ def differing_settings(runs: list[RunInfo]) -> dict[str, list]:
 
 
 @dataclass
-class Comparison:
+class RunComparison:
     """Runs side by side: the settings that differ, their results, and their curves."""
 
     runs: list[RunInfo]
@@ -149,15 +115,16 @@ class Comparison:
         names = [run.path.name for run in self.runs]
         differ = differing_settings(self.runs)
         rows = [(key, *(format_value(v) for v in values)) for key, values in differ.items()]
-        results = [("test acc", *(percent(run.result.get("test_acc")) for run in self.runs)),
+        results = [("test acc", *(percent(run.result.get("test_acc"), "") for run in self.runs)),
                    ("epochs", *(str(len(run.history)) for run in self.runs)),
-                   ("status", *(run.status for run in self.runs))]
+                   ("status", *(run.shown_status for run in self.runs))]
         title = "settings that differ, and results" if differ else \
             "the runs share every setting; results"
         return TableData(title, ("", *names), rows + results, (LEFT, *(RIGHT,) * len(names)))
 
     def plot(self):
         """Validation accuracy and training loss per epoch of every run, overlaid."""
+        # deferred: matplotlib is slow to import and only the figure needs it
         from matplotlib.figure import Figure
 
         fig = Figure(figsize=(10, 3.8))
@@ -180,10 +147,14 @@ class Comparison:
         return plain_text(self.table().to_rich())
 
 
-def compare_runs(paths: list[str | Path], figure: str | Path | None = None) -> Comparison:
+def compare_runs(paths: list[str | Path], figure: str | Path | None = None) -> RunComparison:
     """Compare run directories; write the overlaid curves to `figure` (default
     ``compare.png`` beside the runs)."""
-    comparison = Comparison([RunInfo.read(path) for path in paths])
+    runs = [RunInfo.read(path) for path in paths]
+    damaged = [run.problem for run in runs if run.status == DAMAGED]
+    if damaged:
+        raise UsageError(damaged[0])
+    comparison = RunComparison(runs)
     if figure is None:
         figure = _common_parent([run.path for run in comparison.runs]) / "compare.png"
     comparison.figure = save_figure(comparison.plot(), figure)

@@ -21,7 +21,10 @@ from torch import nn
 from cnnlab.errors import UsageError
 from cnnlab.train.checkpoint import rng_state, set_rng_state
 from cnnlab.train.config import TrainConfig
-from cnnlab.train.trainer import make_optimizer
+from cnnlab.train.device import resolve_device
+from cnnlab.train.optim import make_optimizer
+from cnnlab.train.runs import build_model, make_data
+from cnnlab.train.runtime import Runtime, decide_runtime, forward
 
 
 @dataclass(frozen=True)
@@ -83,11 +86,12 @@ def _batches(loader):
 def lr_find(model: nn.Module, data, start_lr: float = 1e-5, end_lr: float = 10.0,
             steps: int = 200, optimizer: torch.optim.Optimizer | str = "sgd",
             momentum: float = 0.0, weight_decay: float = 0.0, smoothing: float = 0.95,
-            diverge: float = 4.0) -> LRFinderResult:
+            diverge: float = 4.0, runtime: Runtime | None = None) -> LRFinderResult:
     """Run the range test on `model` with `data`'s training batches; see the module docstring.
 
     `optimizer` is an optimiser over the model's parameters (its state is restored) or the name
-    of one to make (``sgd``, ``adam``, ``adamw``) with `momentum` and `weight_decay`.
+    of one to make (``sgd``, ``adam``, ``adamw``) with `momentum` and `weight_decay`. Steps run
+    as `runtime` says (mixed precision, memory format; default plain fp32), as training's do.
     """
     if not 0 < start_lr < end_lr or steps < 10:
         raise UsageError(f"lr-find needs 0 < start < end and at least 10 steps, got start "
@@ -103,7 +107,8 @@ def lr_find(model: nn.Module, data, start_lr: float = 1e-5, end_lr: float = 10.0
     try:
         model.train()
         lrs, raw, smoothed = _range_test(model, optimizer, _batches(data.train_dataloader()),
-                                         device, start_lr, end_lr, steps, smoothing, diverge)
+                                         device, runtime or Runtime(), start_lr, end_lr, steps,
+                                         smoothing, diverge)
     finally:
         model.load_state_dict(saved_model)
         model.train(was_training)
@@ -114,21 +119,23 @@ def lr_find(model: nn.Module, data, start_lr: float = 1e-5, end_lr: float = 10.0
     return LRFinderResult(lrs, smoothed, raw, lrs[int(np.nanargmin(smoothed))], blowup)
 
 
-def _range_test(model, optimizer, batches, device, start_lr, end_lr, steps, smoothing,
+def _range_test(model, optimizer, batches, device, runtime, start_lr, end_lr, steps, smoothing,
                 diverge) -> tuple[list[float], list[float], list[float]]:
     """Train one batch per rate; stop at a non-finite loss or one past `diverge` x the minimum."""
     growth = (end_lr / start_lr) ** (1 / (steps - 1))
     lrs, raw, smoothed = [], [], []
     average, lowest = 0.0, math.inf
+    scaler = runtime.scaler(device)
     for step in range(steps):
         lr = start_lr * growth ** step
         for group in optimizer.param_groups:
             group["lr"] = lr
         X, y = next(batches)
-        loss = F.cross_entropy(model(X.to(device)), y.to(device))
+        loss = F.cross_entropy(forward(model, X.to(device), device, runtime).float(), y.to(device))
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
         value = loss.item()
         lrs.append(lr)
         raw.append(value)
@@ -145,14 +152,12 @@ def _range_test(model, optimizer, batches, device, start_lr, end_lr, steps, smoo
 
 def lr_find_run(config: TrainConfig, start_lr: float = 1e-5, end_lr: float = 10.0,
                 steps: int = 200) -> LRFinderResult:
-    """The range test of the configuration's model on its data, device and optimiser."""
-    from cnnlab.train.runs import build_model, make_data
-    from cnnlab.train.trainer import resolve_device
-
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
+    """The range test of the configuration's model on its data, device and optimiser, its steps
+    run on the threads, in the precision and the memory format that training would decide."""
     device = resolve_device(config.device)
-    data = make_data(config).to(device)
-    model = build_model(config, data).to(device)
+    data = make_data(config)
+    model = build_model(config, data)
+    _, runtime = decide_runtime(config, model, data, device)
+    data, model = data.to(device), model.to(device, memory_format=runtime.memory_format)
     return lr_find(model, data, start_lr, end_lr, steps, config.optimizer, config.momentum,
-                   config.weight_decay)
+                   config.weight_decay, runtime=runtime)

@@ -10,8 +10,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cnnlab
 from cnnlab.errors import UsageError
+from cnnlab.version import __version__
 
 FIELDS = ("classes", "input_shape", "channels", "mean", "std", "model", "cnnlab_version")
 
@@ -26,7 +26,7 @@ class ExportMetadata:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     model: str
-    cnnlab_version: str = field(default_factory=lambda: cnnlab.__version__)
+    cnnlab_version: str = field(default=__version__)
 
     @property
     def channels(self) -> int:

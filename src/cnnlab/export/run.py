@@ -6,6 +6,7 @@ from pathlib import Path
 
 from cnnlab.export.exporter import FORMATS, ExportResult, export_model
 from cnnlab.export.metadata import ExportMetadata
+from cnnlab.train.runs import data_from_record, load_trained
 
 CHECK_IMAGES = 8
 """Test images the exported file must classify with PyTorch's logits before it is kept."""
@@ -20,8 +21,6 @@ def export_run(run: str | Path, out: str | Path | None = None, *, format: str | 
     default next to the checkpoint (``last.pt`` -> ``last.onnx``).
     `data_dir` is where the run's Fashion-MNIST files are now, if they moved.
     """
-    from cnnlab.train.runs import data_from_record, load_trained
-
     if format is None:
         suffix = Path(out).suffix[1:] if out is not None else ""
         format = suffix if suffix in FORMATS else "onnx"

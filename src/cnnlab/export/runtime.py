@@ -12,9 +12,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cnnlab.data.transforms import BatchTransform
 from cnnlab.errors import MissingFileError, UsageError
 from cnnlab.export.extra import require
 from cnnlab.export.metadata import ExportMetadata
+from cnnlab.train.evaluation import load_image
 
 
 def inference_session(model: str | Path | bytes, threads: int | None = None):
@@ -52,8 +54,6 @@ class OnnxPredictor:
     """An exported classifier: its metadata and top-k (class, probability) for image files."""
 
     def __init__(self, path: str | Path, threads: int | None = None):
-        from cnnlab.data.transforms import BatchTransform
-
         self.path = Path(path)
         self.session = inference_session(path, threads)
         properties = self.session.get_modelmeta().custom_metadata_map
@@ -76,8 +76,6 @@ class OnnxPredictor:
 
     def predict(self, images: list[str | Path], top_k: int = 3) -> list[list[tuple[str, float]]]:
         """Top-k (class name, probability) for each image file, most likely first."""
-        from cnnlab.train.evaluation import load_image
-
         missing = [path for path in images if not Path(path).is_file()]
         if missing:
             raise MissingFileError(f"no image file at {missing[0]}")
@@ -104,6 +102,7 @@ def onnxruntime_step(model: torch.nn.Module, input_shape: tuple[int, int, int]):
     The export is checked against PyTorch on random inputs as `export_model` checks files; the
     session uses as many threads as PyTorch does, so the two runtimes are timed alike.
     """
+    # deferred: the exporter checks its files with this module (a circle)
     from cnnlab.export.exporter import checked_export
 
     data, _ = checked_export(model, torch.randn(2, *input_shape), format="onnx")

@@ -11,7 +11,12 @@ import torch
 from torch import nn
 
 from cnnlab.errors import UsageError
-from cnnlab.models.inputs import check_input_size, min_input_size, smallest_working_side
+from cnnlab.models.inputs import (
+    check_input_size,
+    min_input_size,
+    output_shape,
+    smallest_working_side,
+)
 from cnnlab.models.registry import CONFIGS, IMAGENET_INPUT_SIZE, create_model, model_info
 from cnnlab.models.spec import ModelSpec
 
@@ -97,8 +102,6 @@ def build_for_input(spec: str | ModelSpec, input_shape=None, *, num_classes: int
 
 def _works_at(spec: ModelSpec, channels: int, side: int) -> bool:
     """Whether the spec, built for `side`, runs on a side x side image."""
-    from cnnlab.models.inputs import output_shape
-
     try:
         model = _construct(spec, (channels, side, side), None, "meta")
         output_shape(model, (1, channels, side, side))

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from cnnlab.errors import UsageError
+from cnnlab.models.googlenet import AuxiliaryClassifier
 
 _AUXILIARY = ("aux1.", "aux2.")
 """GoogLeNet's auxiliary classifiers in torchvision's state dict (after the main layers)."""
@@ -19,8 +20,6 @@ _AUXILIARY = ("aux1.", "aux2.")
 
 def _auxiliary_prefixes(model: nn.Module) -> tuple[str, ...]:
     """The state-dict prefixes of cnnlab's side classifiers (GoogLeNet with aux_logits)."""
-    from cnnlab.models.googlenet import AuxiliaryClassifier
-
     return tuple(f"{name}." for name, module in model.named_modules()
                  if isinstance(module, AuxiliaryClassifier))
 

@@ -23,7 +23,7 @@ IMAGENET_INPUT_SIZE = 224
 
 @dataclass(frozen=True)
 class Recipe:
-    """The seed's training recipe (SPEC §4): input side, learning rate, the d2l Trainer set-up."""
+    """The seed's training recipe: input side, learning rate, the d2l Trainer set-up."""
 
     resize: int
     lr: float
@@ -115,6 +115,7 @@ def create_model(spec, num_classes: int | None = None, in_channels: int | None =
     or None (PyTorch's default). The model keeps its spec as ``.cnnlab_spec`` (a string) and its
     registry name as ``.cnnlab_name``.
     """
+    # deferred: specs are checked against the registry (a circle)
     from cnnlab.models.spec import ModelSpec
 
     for key, value in (("num_classes", num_classes), ("in_channels", in_channels)):

@@ -14,7 +14,9 @@ import inspect
 from dataclasses import dataclass
 from typing import Any
 
+from cnnlab.display import LEFT, TableData, format_value, render_html
 from cnnlab.errors import UsageError
+from cnnlab.models.registry import model_info
 
 COMMON_OPTIONS = {"config": "fashion-mnist", "init": "xavier", "num_classes": 10,
                   "in_channels": 1}
@@ -43,8 +45,6 @@ class OptionInfo:
 
 def model_options(name: str) -> dict[str, OptionInfo]:
     """The options of a registered model, with the defaults its name gives them."""
-    from cnnlab.models.registry import model_info
-
     info = model_info(name)
     choices = {**COMMON_CHOICES, **getattr(info.factory, "OPTION_CHOICES", {})}
     options = {key: OptionInfo(key, value, choices.get(key)) for key, value in
@@ -63,19 +63,6 @@ def model_options(name: str) -> dict[str, OptionInfo]:
     return options
 
 
-def format_value(value: Any) -> str:
-    """An option value as spec text: ``true``, ``0.5``, ``((1,64),(2,128))``, ``relu``."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "none"
-    if isinstance(value, (tuple, list)):
-        inner = ",".join(format_value(v) for v in value)
-        return f"({inner},)" if len(value) == 1 else f"({inner})"
-    if isinstance(value, float):
-        text = repr(value)
-        return text[:-2] if text.endswith(".0") else text
-    return str(value)
 
 
 def _split_options(text: str, spec: str) -> list[str]:
@@ -229,8 +216,6 @@ class ModelSpec:
 
     def _repr_html_(self) -> str:
         """Every option of the model with its value here and its default, in a notebook."""
-        from cnnlab.display import LEFT, TableData, render_html
-
         values = dict(self.options)
         rows = [(key, format_value(values.get(key, info.default)), format_value(info.default),
                  "set" if key in values else "")

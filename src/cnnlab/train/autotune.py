@@ -1,4 +1,4 @@
-"""Defaults chosen on the user's machine: mixed precision, memory format and threads.
+"""Defaults chosen on the user's machine: mixed precision and memory format.
 
 A setting that wins on one processor can lose several times over on another: bfloat16 autocast
 is emulated, and slow, on CPUs without AVX-512 BF16 or AMX. So `auto` looks at what this machine
@@ -8,7 +8,6 @@ cached in the user cache, keyed by the workload, the device, the CPU and the tor
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import os
@@ -24,10 +23,11 @@ from typing import Protocol
 import torch
 from torch import nn
 
+from cnnlab.data.sources import cache_dir as user_cache
 from cnnlab.errors import UsageError
 from cnnlab.files import write_text
+from cnnlab.train.settings import SWITCHES, switch_word
 
-CHOICES = ("auto", "on", "off")
 BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
 """/proc/cpuinfo flags of a CPU that computes bfloat16 natively (x86 AVX-512 BF16, AMX; Arm)."""
 TORCH_FLAGS = ("avx2", "fma", "avx_vnni", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16",
@@ -138,7 +138,8 @@ def detect_capabilities() -> Capabilities:
 # --- timing ----------------------------------------------------------------------------------
 
 
-def _synchronize(device: torch.device) -> None:
+def synchronize(device: torch.device) -> None:
+    """Wait for the work queued on `device` (a GPU runs asynchronously; the CPU needs no wait)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     elif device.type == "mps":
@@ -158,7 +159,7 @@ def time_alternatives(steps: dict[str, Callable[[], None]], device: torch.device
     for step in steps.values():
         for _ in range(WARMUP_STEPS):
             step()
-    _synchronize(device)
+    synchronize(device)
     seconds = {name: [] for name in steps}
     names = list(steps)
     started = time.perf_counter()
@@ -166,7 +167,7 @@ def time_alternatives(steps: dict[str, Callable[[], None]], device: torch.device
         for name in names if round_ % 2 == 0 else reversed(names):
             begin = clock()
             steps[name]()
-            _synchronize(device)
+            synchronize(device)
             seconds[name].append(clock() - begin)
         if round_ + 1 >= MIN_ROUNDS and time.perf_counter() - started > budget_s:
             break
@@ -216,8 +217,6 @@ class TrainingStepProbe:
 def cache_path(cache_dir: str | Path | None = None) -> Path:
     """The probe cache: `cache_dir`, else the user cache (`$CNNLAB_DATA`, else ~/.cache/cnnlab),
     + probes.json."""
-    from cnnlab.data.sources import cache_dir as user_cache
-
     return Path(cache_dir or user_cache()).expanduser() / CACHE_FILE
 
 
@@ -319,9 +318,8 @@ def _too_short(planned_images: int) -> str:
 
 def _choice(name: str, requested) -> str:
     """`requested` as auto/on/off (True and False mean on and off)."""
-    if isinstance(requested, bool):
-        return "on" if requested else "off"
-    if requested not in CHOICES:
+    requested = switch_word(requested)
+    if requested not in SWITCHES:
         raise UsageError(f"{name}={requested!r} is not allowed; use auto, on or off")
     return requested
 
@@ -455,31 +453,7 @@ def decide_channels_last(requested, step: ProbeStep, workload: str, device="cpu"
                           ms["contiguous"], ms["channels_last"], note == FROM_CACHE)
 
 
-# --- threads ---------------------------------------------------------------------------------
-
-
-def default_threads(leave_busy: bool = False) -> int:
-    """The cores this process may run on (its CPU affinity), which `--threads` defaults to.
-
-    `leave_busy` leaves out the cores other processes keep busy now (`busy_cores`, 0.2 s):
-    threads that wait for each other beside a busy process lose to fewer threads.
-    """
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS and Windows have no affinity call
-        cores = os.cpu_count() or 1
-    busy = busy_cores() if leave_busy else None
-    return max(1, cores - round(busy or 0))
-
-
-def apply_threads(n: int) -> None:
-    """Use `n` threads inside each operation, and between operations where torch still allows."""
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise UsageError(f"threads={n!r} is not allowed; use a positive integer (this process "
-                         f"may use {default_threads()} cores)")
-    torch.set_num_threads(n)
-    with contextlib.suppress(RuntimeError):  # fixed once inter-op work has started
-        torch.set_num_interop_threads(n)
+# --- how busy the cores are ------------------------------------------------------------------
 
 
 def _load_sample() -> tuple[float, float, float] | None:

@@ -1,184 +1,80 @@
-"""One typed training configuration, built in layers.
+"""One training configuration, built in layers.
 
-Every training setting lives in :class:`TrainConfig`. Its value is made in one place,
-:func:`resolve_config`, each layer overriding the one before: the library defaults, the model's
-seed recipe (SPEC §4: input side, learning rate, batch size, epochs), a named recipe
-(``--recipe``), then the settings the user gave. A setting given explicitly wins whatever its
-value, ``0`` and ``off`` included. ``config.json`` and the checkpoint record the resolved object
-whole, so a run can be rebuilt from it.
+Every training setting lives in :class:`TrainConfig` (`cnnlab.train.settings`). Its value is made
+in one place, :func:`resolve_config`, each layer overriding the one before:
+
+1. the library defaults (the fields of TrainConfig);
+2. the model's seed recipe: input side, learning rate, batch size, epochs, optimiser;
+3. a named recipe (``--recipe``, `cnnlab.train.recipes`);
+4. the settings the user gave (command-line options, or the keywords of ``Trainer(...)``);
+5. what the data module says: its batch size, subset, validation fraction, augmentation and
+   image side. It comes last because the loop trains on the batches the data module makes, so
+   the record must describe those.
+
+A setting given explicitly wins whatever its value, ``0`` and ``off`` included. ``config.json``
+and the checkpoint record the resolved object whole, so a run can be rebuilt from it.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
-from dataclasses import dataclass, field, fields
-from typing import Any
+from cnnlab.models.registry import model_info
+from cnnlab.models.spec import ModelSpec
+from cnnlab.train.recipes import get_recipe
+from cnnlab.train.settings import TrainConfig, check_names, setting_names, switch_word
 
-from cnnlab.errors import UsageError
-
-OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("none", "cosine", "onecycle")
-SWITCHES = ("auto", "on", "off")
-AUGMENTATIONS = ("crop", "flip", "erase")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Every setting of a training run; ``None`` in `lr`, `batch_size`, `epochs` and `resize`
-    means "the model's seed recipe" until :func:`resolve_config` fills it in."""
-
-    model: str = "lenet"
-    """The model spec, ``name:key=value,...`` (see `cnnlab models NAME`)."""
-    data: str = "fashion-mnist"
-    """``fashion-mnist`` or a folder laid out as ``root/<class>/<image>``."""
-    data_dir: str | None = None
-    resize: int | None = None
-    batch_size: int | None = None
-    subset: int | None = None
-    val_fraction: float = 0.0
-    augment: str = "none"
-    epochs: int | None = None
-    optimizer: str = "sgd"
-    lr: float | None = None
-    momentum: float = 0.0
-    weight_decay: float = 0.0
-    schedule: str = "none"
-    warmup: float = 0.0
-    label_smoothing: float = 0.0
-    grad_clip: float | None = None
-    device: str = "auto"
-    amp: str = "auto"
-    """Mixed precision: ``auto`` (where it is native and measured faster), ``on`` or ``off``."""
-    channels_last: str = "auto"
-    """Channels-last memory format: ``auto`` (where it is faster), ``on`` or ``off``."""
-    compile: bool = False
-    tta_flip: bool = False
-    threads: int | None = None
-    """CPU threads; None: the cores this process may use."""
-    seed: int = 0
-    checkpoint_every: int | None = None
-    decisions: dict = field(default_factory=dict, compare=False)
-    """What ``auto`` settings became on this machine, and why (filled in by the trainer)."""
-
-    def __post_init__(self):
-        check_config(self)
-
-    def replace(self, **changes) -> TrainConfig:
-        """A copy with some settings changed (checked)."""
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict, source: str = "config") -> TrainConfig:
-        """Read a recorded configuration; unknown keys are an error naming them."""
-        if not isinstance(values, dict):
-            raise UsageError(f"{source}: the training settings are not a mapping")
-        unknown = sorted(set(values) - set(setting_names()) - {"decisions"})
-        if unknown:
-            raise UsageError(f"{source} has unknown training settings {', '.join(unknown)}; "
-                             f"known: {', '.join(setting_names())}")
-        try:
-            return cls(**values)
-        except UsageError as exc:
-            raise UsageError(f"{source}: {exc}") from None
-
-
-def setting_names() -> tuple[str, ...]:
-    """The names of the training settings (the fields of TrainConfig, in order)."""
-    return tuple(f.name for f in fields(TrainConfig) if f.name != "decisions")
-
-
-def _problem(config: TrainConfig) -> tuple[str, Any, str] | None:
-    """The first setting that is not allowed: (name, value, what is allowed), or None."""
-    c = config
-    positive_or_none = ("resize", "batch_size", "epochs", "subset", "threads", "checkpoint_every")
-    for name in positive_or_none:
-        value = getattr(c, name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                  or value <= 0):
-            return name, value, "a positive integer"
-    checks = [
-        ("model", isinstance(c.model, str) and bool(c.model.strip()), "a model spec"),
-        ("optimizer", c.optimizer in OPTIMIZERS, f"one of {', '.join(OPTIMIZERS)}"),
-        ("schedule", c.schedule in SCHEDULES, f"one of {', '.join(SCHEDULES)}"),
-        ("amp", c.amp in SWITCHES, "auto, on or off"),
-        ("channels_last", c.channels_last in SWITCHES, "auto, on or off"),
-        ("lr", c.lr is None or _number(c.lr) and c.lr > 0, "a positive number"),
-        ("momentum", _number(c.momentum) and c.momentum >= 0, "zero or more"),
-        ("weight_decay", _number(c.weight_decay) and c.weight_decay >= 0, "zero or more"),
-        ("warmup", _number(c.warmup) and c.warmup >= 0, "zero or more epochs"),
-        ("label_smoothing", _number(c.label_smoothing) and 0 <= c.label_smoothing < 1,
-         "in [0, 1)"),
-        ("val_fraction", _number(c.val_fraction) and 0 <= c.val_fraction < 1, "in [0, 1)"),
-        ("grad_clip", c.grad_clip is None or _number(c.grad_clip) and c.grad_clip > 0,
-         "a positive number"),
-        ("seed", isinstance(c.seed, int) and not isinstance(c.seed, bool) and c.seed >= 0,
-         "a non-negative integer"),
-        ("compile", isinstance(c.compile, bool), "true or false"),
-        ("tta_flip", isinstance(c.tta_flip, bool), "true or false"),
-        ("augment", _augment_ok(c.augment), f"none or a comma list of {', '.join(AUGMENTATIONS)}"),
-    ]
-    for name, ok, allowed in checks:
-        if not ok:
-            return name, getattr(c, name), allowed
-    if c.epochs is not None and c.warmup >= c.epochs:
-        return "warmup", c.warmup, f"fewer epochs than epochs={c.epochs}"
-    return None
-
-
-def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _augment_ok(text) -> bool:
-    if not isinstance(text, str):
-        return False
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    return parts == ["none"] or bool(parts) and all(p in AUGMENTATIONS for p in parts)
-
-
-def check_config(config: TrainConfig) -> None:
-    """A one-line UsageError naming the first setting that is not allowed."""
-    problem = _problem(config)
-    if problem:
-        name, value, allowed = problem
-        flag = "--" + name.replace("_", "-")
-        raise UsageError(f"training setting {name}={value!r} is not allowed ({flag}): use "
-                         f"{allowed}")
+SWITCH_SETTINGS = ("amp", "channels_last")
+"""The auto/on/off settings, which the Python API also takes as True or False."""
 
 
 def seed_recipe_layer(spec: str) -> dict:
-    """The model's seed recipe (SPEC §4) as settings: input side, lr, batch size, epochs."""
-    from cnnlab.models.registry import model_info
-    from cnnlab.models.spec import ModelSpec
-
+    """The model's seed recipe as settings: input side, lr, batch size, epochs, optimiser."""
     recipe = model_info(ModelSpec.parse(spec).name).recipe
     return {"resize": recipe.resize, "lr": recipe.lr, "batch_size": recipe.batch_size,
             "epochs": recipe.epochs, "optimizer": recipe.optimizer}
 
 
-def resolve_config(given: dict | None = None, recipe: str | None = None) -> TrainConfig:
-    """Library defaults, then the model's seed recipe, then the named recipe, then `given`.
+def data_layer(data) -> dict:
+    """What a data module says about the run: batch size, subset, validation fraction,
+    augmentation and image side."""
+    described = data.describe()
+    layer = {key: described[key] for key in ("batch_size", "subset", "val_fraction")
+             if key in described}
+    return {**layer, "augment": described.get("augment") or "none", "resize": data.image_size}
+
+
+def keyword_settings(settings: dict) -> dict:
+    """Settings in the spellings of the Python API as TrainConfig's: ``max_epochs`` is
+    ``epochs``, True and False are ``on`` and ``off``, None is ``none`` for the schedule and
+    the augmentation."""
+    settings = dict(settings)
+    if "max_epochs" in settings:
+        settings["epochs"] = settings.pop("max_epochs")
+    for name in SWITCH_SETTINGS:
+        if name in settings:
+            settings[name] = switch_word(settings[name])
+    for name in ("schedule", "augment"):
+        if name in settings and settings[name] is None:
+            settings[name] = "none"
+    check_names(settings, "Trainer(...)")
+    return settings
+
+
+def resolve_config(given: dict | None = None, recipe: str | None = None,
+                   data=None) -> TrainConfig:
+    """The configuration in the layers of the module docstring: library defaults, the model's
+    seed recipe, the named `recipe`, the settings `given`, then what the data module `data` says.
 
     `given` holds only the settings the user set (any value, falsy ones included). The model
     is `given["model"]`, else the named recipe's, else the library default.
     """
     given = dict(given or {})
-    unknown = sorted(set(given) - set(setting_names()))
-    if unknown:
-        raise UsageError(f"unknown training settings {', '.join(unknown)}; known: "
-                         f"{', '.join(setting_names())}")
-    named = {}
-    if recipe is not None:
-        from cnnlab.train.recipes import get_recipe
-
-        named = get_recipe(recipe).settings()
+    check_names(given, "the settings given")
+    named = get_recipe(recipe).settings() if recipe is not None else {}
     spec = given.get("model", named.get("model", TrainConfig.model))
-    from cnnlab.models.spec import ModelSpec
-
     given["model"] = str(ModelSpec.parse(spec))
-    layers = {**seed_recipe_layer(given["model"]), **named, **given}
-    return TrainConfig(**layers)
+    described = data_layer(data) if data is not None else {}
+    return TrainConfig(**{**seed_recipe_layer(given["model"]), **named, **given, **described})
+
+
+__all__ = ["TrainConfig", "data_layer", "keyword_settings", "resolve_config",
+           "seed_recipe_layer", "setting_names"]

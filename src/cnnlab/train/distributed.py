@@ -69,6 +69,14 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
+def global_sums(values: list[float], device: torch.device) -> list[float]:
+    """Sum a few numbers over all ranks (one collective call; a no-op in a single process)."""
+    if not is_distributed():
+        return values
+    totals = torch.tensor(values, dtype=torch.float64, device=device)
+    return all_reduce_sum(totals).tolist()
+
+
 def barrier() -> None:
     """Wait until every rank gets here (no-op in a single process)."""
     if is_distributed():
@@ -86,6 +94,7 @@ def launch(nproc: int, argv: list[str]) -> int:
 
     Returns the first failing rank's exit code (2 bad input, 3 diverged), or 0.
     """
+    # deferred: torchrun's launcher is slow to import and only the launching process needs it
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
 

@@ -7,10 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from rich.console import Console
+from rich.table import Table
 from torch import nn
 
+from cnnlab.data import read_image
+from cnnlab.data.transforms import BatchTransform
 from cnnlab.errors import MissingFileError
 from cnnlab.files import display_path, save_figure
+from cnnlab.train.runs import data_from_record, load_trained
+from cnnlab.train.runtime import Runtime, forward
 
 
 @torch.no_grad()
@@ -21,8 +27,6 @@ def confusion_matrix(model: nn.Module, loader, num_classes: int, tta_flip: bool 
     ``tta_flip`` averages the outputs for each image and its mirror image, as training did;
     ``runtime`` (a trainer Runtime) runs the model in the memory format and precision of training.
     """
-    from cnnlab.train.trainer import Runtime, forward
-
     runtime = runtime or Runtime(tta_flip=tta_flip)
     model.eval()
     device = next(model.parameters()).device
@@ -44,9 +48,6 @@ def per_class_accuracy(confusion: torch.Tensor) -> torch.Tensor:
 
 def print_report(confusion: torch.Tensor, classes: list[str], title: str) -> None:
     """Print the overall and per-class accuracy and the confusion matrix as rich tables."""
-    from rich.console import Console
-    from rich.table import Table
-
     total = int(confusion.sum())
     accuracy = float(confusion.diag().sum()) / total
     console = Console()
@@ -72,6 +73,7 @@ def print_report(confusion: torch.Tensor, classes: list[str], title: str) -> Non
 
 def save_confusion_png(confusion: torch.Tensor, classes: list[str], path: str | Path) -> Path:
     """Draw the confusion matrix as a heat map with the counts written in the cells."""
+    # deferred: matplotlib is slow to import and only the heat map needs it
     from matplotlib.figure import Figure
 
     n = len(classes)
@@ -93,8 +95,6 @@ def save_confusion_png(confusion: torch.Tensor, classes: list[str], path: str | 
 
 def load_image(path: str | Path, channels: int) -> torch.Tensor:
     """An image file as a uint8 (1, C, H, W) tensor, grey (C=1) or RGB (C=3)."""
-    from cnnlab.data import read_image
-
     return read_image(path, grayscale=channels == 1)
 
 
@@ -102,8 +102,6 @@ def load_image(path: str | Path, channels: int) -> torch.Tensor:
 def predict_images(model: nn.Module, data_config: dict, paths: list[str], top_k: int
                    ) -> Iterator[tuple[list[float], list[int]]]:
     """Top-k probabilities and class indices for each image, converted as in training."""
-    from cnnlab.data.transforms import BatchTransform
-
     missing = [path for path in paths if not Path(path).is_file()]
     if missing:
         raise MissingFileError(f"no image file at {display_path(missing[0])}")
@@ -120,9 +118,6 @@ def predict_images(model: nn.Module, data_config: dict, paths: list[str], top_k:
 def test_confusion(run: str | Path, device: torch.device, data_dir: str | None = None):
     """The confusion matrix on the test split of a run's model, rebuilt from its record and run
     as training ran it; returns the matrix, the class names and the trained run."""
-    from cnnlab.train.runs import data_from_record, load_trained
-    from cnnlab.train.trainer import Runtime
-
     trained = load_trained(run, device)
     data = data_from_record(trained.record["data"], data_dir).to(device)
     runtime = Runtime.recorded(trained.config, device)
@@ -146,8 +141,6 @@ def evaluate_run(run: str | Path, device: torch.device, data_dir: str | None = N
 def predict_run(run: str | Path, images: list[str], top_k: int, device: torch.device
                 ) -> list[list[tuple[str, float]]]:
     """Top-k (class name, probability) for each image, with the run's model and conversion."""
-    from cnnlab.train.runs import load_trained
-
     trained = load_trained(run, device)
     classes = trained.record["data"]["classes"]
     top_k = min(top_k, len(classes))

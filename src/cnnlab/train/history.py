@@ -45,6 +45,7 @@ class History:
     def plot(self, eval_split: str = "val") -> Figure:
         """Loss and accuracy per epoch, train and `eval_split`: a matplotlib Figure (shown inline
         in a notebook)."""
+        # deferred: curves imports matplotlib, half a second; a table needs none of it
         from cnnlab.train.curves import CURVES_SIZE, InlineFigure, draw_curves
 
         train = [(row["epoch"], row["train_loss"], row["train_acc"]) for row in self.rows]

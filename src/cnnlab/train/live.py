@@ -11,30 +11,11 @@ from __future__ import annotations
 
 import time
 
-from cnnlab.errors import UsageError
 from cnnlab.train.curves import CURVES_SIZE, InlineFigure, draw_curves
-from cnnlab.train.progress import in_notebook
+from cnnlab.train.notebook import NotebookDisplay
 
 REDRAW_SECONDS = 3.0
 DRAW_SHARE = 0.05
-
-
-class NotebookDisplay:
-    """Shows a figure under the running cell, then replaces it in place at each later call."""
-
-    def __init__(self):
-        if not in_notebook():
-            raise UsageError("live=True draws the curves under a notebook cell, but this is not "
-                             "a Jupyter kernel; use live=None (on in notebooks) or live=False")
-        self._handle = None
-
-    def show(self, figure) -> None:
-        from IPython.display import display
-
-        if self._handle is None:
-            self._handle = display(figure, display_id=True)
-        else:
-            self._handle.update(figure)
 
 
 class LiveBoard:

@@ -5,15 +5,7 @@ from __future__ import annotations
 
 import sys
 
-
-def in_notebook() -> bool:
-    """Whether this process is a Jupyter kernel, which can show figures under the running cell."""
-    zmqshell = sys.modules.get("ipykernel.zmqshell")  # loaded in every kernel, never in scripts
-    if zmqshell is None:
-        return False
-    from IPython import get_ipython
-
-    return isinstance(get_ipython(), zmqshell.ZMQInteractiveShell)
+from cnnlab.train.notebook import in_notebook
 
 
 def epoch_line(row: dict, max_epochs: int) -> str:
@@ -38,6 +30,8 @@ class EpochProgress:
         self.bar = enabled and (sys.stdout.isatty() if bar is None else bar)
         self.board = None
         if enabled and (in_notebook() if live is None else live):
+            # deferred: the board draws with matplotlib, half a second to import, and only a
+            # notebook run draws it
             from cnnlab.train.live import LiveBoard
 
             self.board = LiveBoard(max_epochs)
@@ -50,6 +44,7 @@ class EpochProgress:
             self.board.start(epoch, total_steps)
         if not self.bar:
             return
+        # deferred: only a terminal shows the bar
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,

@@ -13,6 +13,8 @@ import difflib
 from dataclasses import dataclass
 
 from cnnlab.errors import UsageError
+from cnnlab.train.autotune import detect_capabilities
+from cnnlab.train.settings import TrainConfig, check_names
 
 NATIVE_BF16, AVX512, AVX2, OTHER = "avx512 + native bf16", "avx512", "avx2 only", "other"
 PROCESSOR_KINDS = (NATIVE_BF16, AVX512, AVX2, OTHER)
@@ -39,8 +41,6 @@ class Measurement:
 
 def processor_kind(capabilities=None) -> str:
     """This machine's kind (`PROCESSOR_KINDS`), from the kernels torch will really run."""
-    from cnnlab.train.autotune import detect_capabilities
-
     found = capabilities or detect_capabilities()
     if found.native_bf16:
         return NATIVE_BF16
@@ -61,29 +61,29 @@ def closest(measured: tuple[Measurement, ...], kind: str) -> Measurement | None:
 
 @dataclass(frozen=True)
 class TrainingRecipe:
-    """Everything `cnnlab train` needs besides the data, and the target the recipe was made for."""
+    """A name, a model, the target the recipe was made for, the runs that measured it, and its
+    layer of training settings (checked against TrainConfig when the recipe is made)."""
 
     name: str
     model: str
     target: str
     measured: tuple[Measurement, ...]
-    epochs: int
-    batch_size: int
-    lr: float
-    optimizer: str = "sgd"
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    schedule: str = "onecycle"
-    warmup: float = 0.0
-    label_smoothing: float = 0.1
-    augment: str = "flip"
-    channels_last: str = "auto"
-    amp: str = "auto"
-    tta_flip: bool = True
+    layer: dict
+
+    def __post_init__(self):
+        check_names(self.layer, f"recipe {self.name}")
+        TrainConfig(model=self.model, **self.layer)  # each value allowed
+
+    def __getattr__(self, name: str):
+        """A setting of the layer read as an attribute, e.g. ``recipe.epochs``."""
+        layer = self.__dict__.get("layer", {})
+        if name not in layer:
+            raise AttributeError(f"recipe {self.__dict__.get('name')!r} sets no {name!r}")
+        return layer[name]
 
     def settings(self) -> dict:
         """The recipe as training settings (a layer of `resolve_config`), its model included."""
-        return {"model": self.model, **{key: getattr(self, key) for key in TRAINING_OPTIONS}}
+        return {"model": self.model, **self.layer}
 
 
 ZEN5 = "AMD EPYC (Zen 5, family 26), 2 cores, flags avx2 avx512f avx512_bf16, no amx"
@@ -105,10 +105,13 @@ MEASURED_CPU_BEST = (
     Measurement(AVX2, ZEN5 + HELD, 0.9414, 1444.2, "26c9996, 2026-12-03"),
 )
 
-TRAINING_OPTIONS = ("epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay",
-                    "schedule", "warmup", "label_smoothing", "augment", "channels_last", "amp",
-                    "tta_flip")
-"""The recipe fields that are `cnnlab train` options of the same name."""
+SHARED = {"optimizer": "sgd", "momentum": 0.9, "weight_decay": 5e-4, "schedule": "onecycle",
+          "warmup": 0.0, "label_smoothing": 0.1, "augment": "flip", "channels_last": "auto",
+          "amp": "auto", "tta_flip": True}
+"""The settings the recipes share: SGD with momentum and weight decay, a one-cycle schedule,
+label smoothing, flipped images and test-time flip."""
+TRAINING_OPTIONS = ("epochs", "batch_size", "lr", *SHARED)
+"""The settings each recipe sets: `cnnlab train` options of the same name."""
 
 
 RECIPES = {recipe.name: recipe for recipe in (
@@ -116,17 +119,18 @@ RECIPES = {recipe.name: recipe for recipe in (
         name="fast", model=FAST_MODEL,
         target=">= 92% test accuracy in <= 120 s on a 2-core CPU, from process start",
         measured=MEASURED_FAST,
-        epochs=6, batch_size=256, lr=0.2),
+        layer={**SHARED, "epochs": 6, "batch_size": 256, "lr": 0.2}),
     TrainingRecipe(
         name="cpu-best", model=CPU_BEST_MODEL,
         target=">= 94% test accuracy in <= 30 min on a 2-core CPU",
         measured=MEASURED_CPU_BEST,
-        epochs=26, batch_size=256, lr=0.2, augment="crop,flip"),
+        layer={**SHARED, "epochs": 26, "batch_size": 256, "lr": 0.2, "augment": "crop,flip"}),
     TrainingRecipe(
         name="gpu-best", model="compact-resnet-l",
         target=">= 95.5% test accuracy in <= 2 min on one H100",
         measured=(),
-        epochs=30, batch_size=512, lr=0.4, augment="crop,flip,erase"),
+        layer={**SHARED, "epochs": 30, "batch_size": 512, "lr": 0.4,
+               "augment": "crop,flip,erase"}),
 )}
 """The recipes by name; `measured` quotes the run recorded in benchmarks/RESULTS.md."""
 
@@ -141,7 +145,7 @@ def get_recipe(name: str) -> TrainingRecipe:
     return RECIPES[name]
 
 
-def describe(recipe: TrainingRecipe) -> str:
+def describe_recipe(recipe: TrainingRecipe) -> str:
     """The recipe's training settings in one line."""
     r = recipe
     switches = [f"channels_last {r.channels_last}", f"amp {r.amp}",
@@ -159,7 +163,7 @@ def print_recipes(kind: str | None = None) -> None:
     print(f"this processor: {kind}; results measured on the closest kind (benchmarks/RESULTS.md)")
     for recipe in RECIPES.values():
         print(f"\n{recipe.name} ({recipe.model})")
-        print(f"  training: {describe(recipe)}")
+        print(f"  training: {describe_recipe(recipe)}")
         print(f"  target:   {recipe.target}")
         found = closest(recipe.measured, kind)
         print(f"  measured: {found or 'not yet: no such machine was available'}")

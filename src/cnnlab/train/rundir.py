@@ -4,6 +4,9 @@
 (loss and accuracy against epochs, like d2l's board), ``last.pt``/``best.pt`` checkpoints,
 ``result.json`` (final test accuracy or where training diverged) and TensorBoard event files
 when ``tensorboard`` is installed.
+
+`RunDir` writes and reads every one of them, and `run_status` is the one rule for what a run's
+files say about it: completed, diverged, stopped (started, no result yet) or damaged.
 """
 
 from __future__ import annotations
@@ -12,24 +15,40 @@ import csv
 import fcntl
 import io
 import json
+import math
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from cnnlab.errors import MissingFileError, UsageError
 from cnnlab.files import (
+    RUNS_ROOT,
     cannot_write,
     display_path,
     remove_stale_temporaries,
     save_figure,
     write_text,
 )
+from cnnlab.train.config import TrainConfig
+from cnnlab.train.history import History
 
 CONFIG, METRICS, CURVES, RESULT = "config.json", "metrics.csv", "curves.png", "result.json"
 LAST, BEST, LOCK = "last.pt", "best.pt", ".lock"
 
+COMPLETED, DIVERGED, STOPPED, DAMAGED = "completed", "diverged", "stopped", "damaged"
+HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_acc", "seconds", "lr")
+"""The columns of ``metrics.csv`` that every reader relies on."""
+WHERE = ("epoch", "step", "lr", "loss")
+"""What a diverged result records about where it diverged (``loss``: a loss that grew)."""
 
-def default_run_path(model_name: str, root: str | Path = "runs") -> Path:
+LOSS_LIMIT = 2.0
+"""A run whose training loss ends an epoch above this many times the loss of guessing uniformly
+(ln of the number of classes) is counted as diverged: its loss grew instead of falling, even
+where it stayed finite."""
+
+
+def default_run_path(model_name: str, root: str | Path = RUNS_ROOT) -> Path:
     """``runs/<model>-<YYYYmmdd-HHMMSS>``, with a suffix if that name is already taken."""
     base = Path(root) / f"{model_name}-{time.strftime('%Y%m%d-%H%M%S')}"
     path, n = base, 1
@@ -39,12 +58,69 @@ def default_run_path(model_name: str, root: str | Path = "runs") -> Path:
     return path
 
 
+def blew_up(history: list[dict], num_classes: int) -> dict | None:
+    """Where a run's loss grew past the limit (or its validation loss is not finite)."""
+    limit = LOSS_LIMIT * math.log(num_classes)
+    for row in history:
+        if not row["train_loss"] <= limit or not math.isfinite(row["val_loss"]):
+            return {"epoch": row["epoch"], "step": None, "lr": row["lr"],
+                    "loss": row["train_loss"]}
+    return None
+
+
+def diverged_at(result: dict, history: list[dict], num_classes: int) -> dict | None:
+    """Where a run with a result diverged: as its result records it, or where its loss blew up
+    (a run recorded ``completed`` before finished runs were checked); None if it did not."""
+    if result.get("status") == DIVERGED:
+        return {key: result[key] for key in WHERE if key in result}
+    return blew_up(history, num_classes) if result else None
+
+
+def run_status(result: dict, history: list[dict], num_classes: int) -> str:
+    """The status of a readable run: stopped before it has a result (killed, interrupted or
+    still training), else diverged (`diverged_at`) or completed."""
+    if not result:
+        return STOPPED
+    return DIVERGED if diverged_at(result, history, num_classes) else COMPLETED
+
+
+def class_count(record: dict) -> int:
+    """How many classes the run of a ``config.json`` record learns."""
+    return len(record["data"]["classes"])
+
+
+def model_spec(record: dict) -> str:
+    """The spec a run recorded; older runs recorded only the name, which is its default spec."""
+    return record.get("spec") or record["name"]
+
+
+def recorded_config(record: dict, source: Path) -> TrainConfig:
+    """The TrainConfig a run recorded (``train``), or rebuilt from an older ``trainer`` entry."""
+    if "train" in record:
+        return TrainConfig.from_dict(record["train"], source=str(source))
+    old = dict(record.get("trainer", {}))
+    old.pop("progress", None)
+    changes = {"epochs": old.pop("max_epochs", None)}
+    for switch in ("amp", "channels_last"):
+        if switch in old:
+            changes[switch] = "on" if old.pop(switch) else "off"
+    changes["schedule"] = old.pop("schedule", None) or "none"
+    description = record.get("data", {}).get("args", {})
+    changes.update({key: description[key] for key in ("batch_size", "subset", "val_fraction")
+                    if description.get(key) is not None})
+    changes["augment"] = description.get("augment") or "none"
+    changes["resize"] = record.get("data", {}).get("image_size")
+    changes["model"] = model_spec(record["model"])
+    return TrainConfig.from_dict({**old, **changes}, source=str(source))
+
+
 class RunDir:
     """The files of one run; creating one never overwrites an earlier run's content.
 
     A process that writes a run holds ``.lock`` (an advisory ``flock``, released by the system
     when the process dies, so a dead writer never blocks the run), so two processes never write
-    one run at once.
+    one run at once. Reading takes no lock: every file is replaced atomically, so a reader sees
+    a run that is training as it was after some epoch.
     """
 
     def __init__(self, path: str | Path):
@@ -109,18 +185,62 @@ class RunDir:
     def file(self, name: str) -> Path:
         return self.path / name
 
+    # --- reading ---------------------------------------------------------------------------------
+
     def read_config(self) -> dict:
         """The run's record; a damaged or hand-edited file is one line naming it."""
-        path = self.path / CONFIG
-        try:
-            record = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise UsageError(f"{display_path(path)} is not valid JSON ({exc}); undo the edit, or "
-                             "copy the record back from the run's checkpoint") from None
-        if not isinstance(record, dict) or "model" not in record or "data" not in record:
-            raise UsageError(f"{display_path(path)} is not a cnnlab run record (it needs "
-                             "'model' and 'data' entries)")
+        record = self._read_json(CONFIG, "undo the edit, or copy the record back from the run's "
+                                         "checkpoint")
+        if not (isinstance(record, dict) and "model" in record
+                and isinstance(record.get("data"), dict) and "classes" in record["data"]):
+            raise UsageError(f"{display_path(self.path / CONFIG)} is not a cnnlab run record (it "
+                             "needs 'model' and 'data' entries)")
         return record
+
+    def read_result(self) -> dict:
+        """The run's ``result.json`` ({} while it has none: the run has not ended)."""
+        if not (self.path / RESULT).is_file():
+            return {}
+        result = self._read_json(RESULT, "delete it and --resume the run to measure it again")
+        if not isinstance(result, dict) or result.get("status") not in (COMPLETED, DIVERGED):
+            raise UsageError(f"{display_path(self.path / RESULT)} is not a cnnlab result (it "
+                             f"needs a status, {COMPLETED} or {DIVERGED})")
+        return result
+
+    def read_history(self) -> list[dict]:
+        """The run's epochs from ``metrics.csv``, numbers as numbers ([] before its first)."""
+        path = self.path / METRICS
+        if not path.is_file():
+            return []
+        try:
+            with open(path, newline="") as f:
+                rows = [{key: int(value) if key == "epoch" else float(value)
+                         for key, value in row.items()} for row in csv.DictReader(f)]
+        except (OSError, UnicodeDecodeError, csv.Error, TypeError, ValueError) as exc:
+            raise UsageError(f"{display_path(path)} is not a table of numbers ({exc}); "
+                             "--resume the run to write it again") from None
+        missing = [key for key in HISTORY_COLUMNS if rows and key not in rows[0]]
+        if missing:
+            raise UsageError(f"{display_path(path)} lacks the columns {', '.join(missing)}")
+        return rows
+
+    def _read_json(self, name: str, advice: str):
+        path = self.path / name
+        try:
+            return json.loads(path.read_text())
+        except OSError as exc:
+            raise UsageError(f"cannot read {display_path(path)}: {exc.strerror}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise UsageError(f"{display_path(path)} is not valid JSON ({exc}); {advice}") from None
+
+    # --- writing ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def finished(history: list[dict], num_classes: int) -> dict:
+        """The status entries of a finished run's result: completed, or diverged and where,
+        when its loss blew up (`blew_up`) although it stayed finite."""
+        where = blew_up(history, num_classes)
+        return {"status": DIVERGED, **where} if where else {"status": COMPLETED}
 
     def write_config(self, config: dict) -> None:
         self._write_text(CONFIG, json.dumps(config, indent=2) + "\n")
@@ -147,6 +267,7 @@ class RunDir:
         """Add one epoch's scalars to TensorBoard event files, when tensorboard is installed."""
         if self._tensorboard is None:
             try:
+                # deferred: tensorboard is optional and slow to import
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError:
                 self._tensorboard = False
@@ -172,8 +293,33 @@ class RunDir:
         write_text(self.path / name, text)
 
 
+@dataclass
+class RunState:
+    """A run's files as they are now, and its status by `run_status`; a run with a file that
+    cannot be read is ``damaged``, with the reason in `problem` (and no config)."""
+
+    path: Path
+    config: TrainConfig | None
+    result: dict
+    history: list[dict]
+    status: str
+    problem: str = ""
+    """Why the run is damaged: the file that cannot be read, and what is wrong with it."""
+
+    @classmethod
+    def read(cls, path: str | Path) -> RunState:
+        """Read a run without its lock (it may be training); no ``config.json`` is no run."""
+        run = RunDir.open(path)
+        try:
+            record = run.read_config()
+            config = recorded_config(record, run.file(CONFIG))
+            result, history = run.read_result(), run.read_history()
+        except UsageError as exc:
+            return cls(run.path, None, {}, [], DAMAGED, str(exc))
+        return cls(run.path, config, result, history,
+                   run_status(result, history, class_count(record)))
+
+
 def plot_curves(rows: list[dict], path: str | Path, eval_split: str = "val") -> None:
     """Loss and accuracy against epochs, train and validation (or test), side by side."""
-    from cnnlab.train.history import History
-
     save_figure(History(rows).plot(eval_split), path)

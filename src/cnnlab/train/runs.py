@@ -14,11 +14,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from cnnlab.data import FashionMNIST, ImageFolder, from_description
 from cnnlab.errors import MissingFileError, UsageError
+from cnnlab.models import create_model
+from cnnlab.models.build import build_for_input
 from cnnlab.train.checkpoint import load_checkpoint, load_weights
 from cnnlab.train.config import TrainConfig
-from cnnlab.train.rundir import LAST, RunDir, default_run_path
-from cnnlab.train.trainer import History, Trainer
+from cnnlab.train.history import History
+from cnnlab.train.rundir import CONFIG, LAST, RunDir, default_run_path, model_spec, recorded_config
+from cnnlab.train.trainer import Trainer
 
 RESUMABLE = ("epochs", "device")
 """Training settings that may change when a run is resumed; the rest come from its record."""
@@ -30,18 +34,12 @@ def make_data(config: TrainConfig):
               "augment": None if config.augment == "none" else config.augment,
               "seed": config.seed, "subset": config.subset}
     if config.data == "fashion-mnist":
-        from cnnlab.data import FashionMNIST
-
         return FashionMNIST(resize=config.resize, root=config.data_dir, **common)
-    from cnnlab.data import ImageFolder
-
     return ImageFolder(config.data, size=config.resize, **common)
 
 
 def build_model(config: TrainConfig, data) -> nn.Module:
     """The configuration's model, fitted to the data's classes, channels and side."""
-    from cnnlab.models.build import build_for_input
-
     torch.manual_seed(config.seed)
     return build_for_input(config.model, (data.in_channels, data.image_size, data.image_size),
                            num_classes=data.num_classes)
@@ -66,7 +64,7 @@ def resume_run(run: str | Path, progress: bool = True, data_dir: str | None = No
                          f"{', '.join(fixed)} cannot change on a live run (only "
                          f"{', '.join(RESUMABLE)} can)")
     record = RunDir.open(run).read_config()
-    config = recorded_config(record, Path(run) / "config.json")
+    config = recorded_config(record, Path(run) / CONFIG)
     config = config.replace(**{k: v for k, v in changes.items() if v is not None})
     data = data_from_record(record["data"], data_dir)
     model = build_model(config, data)  # as the run began: a run killed before its first
@@ -74,45 +72,16 @@ def resume_run(run: str | Path, progress: bool = True, data_dir: str | None = No
     return Trainer(config, progress=progress).fit(model, data, out=run, resume=True)
 
 
-def recorded_config(record: dict, source: Path) -> TrainConfig:
-    """The TrainConfig a run recorded (``train``), or rebuilt from an older ``trainer`` entry."""
-    if "train" in record:
-        return TrainConfig.from_dict(record["train"], source=str(source))
-    old = dict(record.get("trainer", {}))
-    old.pop("progress", None)
-    changes = {"epochs": old.pop("max_epochs", None)}
-    for switch in ("amp", "channels_last"):
-        if switch in old:
-            changes[switch] = "on" if old.pop(switch) else "off"
-    changes["schedule"] = old.pop("schedule", None) or "none"
-    description = record.get("data", {}).get("args", {})
-    changes.update({key: description[key] for key in ("batch_size", "subset", "val_fraction")
-                    if description.get(key) is not None})
-    changes["augment"] = description.get("augment") or "none"
-    changes["resize"] = record.get("data", {}).get("image_size")
-    changes["model"] = model_spec(record["model"])
-    return TrainConfig.from_dict({**old, **changes}, source=str(source))
-
-
 def data_from_record(record: dict, data_dir: str | None = None):
     """The data module a run trained on, rebuilt from its record (Fashion-MNIST may move)."""
-    from cnnlab.data import FashionMNIST, from_description
-
     description = dict(record["args"])
     if data_dir is not None and description["kind"] == FashionMNIST.kind:
         description["root"] = data_dir
     return from_description(description)
 
 
-def model_spec(record: dict) -> str:
-    """The spec a run recorded; older runs recorded only the name, which is its default spec."""
-    return record.get("spec") or record["name"]
-
-
 def model_from_record(record: dict, source: Path | str = "config.json") -> nn.Module:
     """A fresh model with a run's architecture: its spec, fitted to the recorded data shape."""
-    from cnnlab.models import create_model
-
     if "name" not in record:
         raise UsageError(f"{source} names no model; was it written by `cnnlab train`?")
     shape = {key: record[key] for key in ("num_classes", "in_channels", "input_size")

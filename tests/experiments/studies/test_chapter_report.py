@@ -44,8 +44,8 @@ def test_each_model_is_one_row_with_its_figures(tiny_chapter_report):
 
 
 def test_the_conclusion_and_the_confusion_matrix_are_the_best_models(tiny_chapter_report):
+    from cnnlab.train.device import resolve_device
     from cnnlab.train.evaluation import test_confusion
-    from cnnlab.train.trainer import resolve_device
 
     folder = tiny_chapter_report.folder
     best = max(_rows(folder), key=lambda r: float(r["test_acc"]))

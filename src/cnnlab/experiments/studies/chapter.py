@@ -5,7 +5,7 @@ finished is read again, one that stopped continues from its checkpoint), then wr
 (parameters, MFLOPs, input, epochs, test accuracy, seconds per epoch, training images per second,
 and the reference figures the project knows), a grid of training curves and the confusion matrix
 of the best model, as ``report.html``, ``report.md``, ``results.csv`` and PNGs. ``full`` trains
-each model with its seed recipe (SPEC §4); ``quick`` keeps LeNet's recipe (it is cheap) and
+each model with its seed recipe; ``quick`` keeps LeNet's recipe (it is cheap) and
 trains the others on 20,000 images for 3 epochs in batches of 32 at small inputs; ``tiny`` is
 a smoke run.
 """
@@ -17,24 +17,22 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cnnlab.display import LEFT, RIGHT, TableData
+from cnnlab.display import LEFT, RIGHT, TableData, percent
 from cnnlab.errors import UsageError
 from cnnlab.experiments.listing import RunInfo
 from cnnlab.experiments.studies.definition import check_budget, describe_setting, setting_changes
 from cnnlab.experiments.studies.page import FigureFile, ReportPage, WrittenReport
-from cnnlab.experiments.studies.records import (
-    CURVES_FILE,
-    RESULTS_FILE,
-    percent,
-    read_csv,
-    write_csv,
-)
+from cnnlab.experiments.studies.records import CURVES_FILE, RESULTS_FILE
 from cnnlab.experiments.studies.runner import COLUMNS, format_cell, mflops, trained_seconds
 from cnnlab.experiments.sweep.definition import SWEEPS_ROOT
-from cnnlab.files import save_figure
+from cnnlab.experiments.sweep.worker import train_trial
+from cnnlab.files import read_csv, save_figure, write_csv
 from cnnlab.models.spec import ModelSpec
 from cnnlab.train.config import TrainConfig, resolve_config
+from cnnlab.train.device import resolve_device
+from cnnlab.train.evaluation import save_confusion_png, test_confusion
 from cnnlab.train.rundir import CONFIG
+from cnnlab.train.runs import build_model, make_data
 
 CHAPTER_MODELS = ("lenet", "lenet-bn", "alexnet", "vgg-small", "nin", "googlenet", "resnet18",
                   "resnext50", "densenet", "regnetx32")
@@ -50,14 +48,15 @@ QUICK_INPUT = {"alexnet": 68, "vgg-small": 56, "nin": 68, "googlenet": 28, "resn
 keeps its 28 and its whole recipe)."""
 TINY = {"subset": 256, "epochs": 1, "batch_size": 64}
 REFERENCES = {
-    "lenet": "73.5%, 10.3 s/epoch: the d2l seed path on a 2-core CPU (SPEC §6)",
+    "lenet": "73.5%, 10.3 s/epoch: d2l 1.0.3's own Trainer and loader, 2-core CPU",
     "lenet-bn": "84.9%: d2l pull request #1660, 10 epochs",
     "resnet18": "94.9%: Fashion-MNIST benchmark (zalandoresearch)",
     "densenet": "95.4%: DenseNet-BC (768K parameters), Fashion-MNIST benchmark",
 }
-"""Published figures for the chapter's models (SPEC §6), shown beside the report's own."""
+"""Published and measured figures for the chapter's models, shown beside the report's own."""
 SEED_PATH = {"test_acc": 0.735, "seconds_per_epoch": 10.3}
-"""The d2l seed path's LeNet on a 2-core CPU (SPEC §6): 10 epochs of the chapter's recipe."""
+"""LeNet trained by d2l 1.0.3's own Trainer and FashionMNIST on a 2-core CPU: 10 epochs of
+the chapter's recipe."""
 SUMMARY = ("Every architecture of the two chapters, from LeNet to RegNetX-32, trained on "
            "Fashion-MNIST side by side.")
 SHOWN = ("input", "parameters", "mflops", "train_images", "epochs", "test_acc",
@@ -143,9 +142,6 @@ def _shown_config(config: TrainConfig) -> dict:
 
 def train_model(spec: str, config: TrainConfig, run: Path, progress: bool):
     """Train (or continue, or read) one model's run; its report row and its epochs."""
-    from cnnlab.experiments.sweep.worker import train_trial
-    from cnnlab.train.runs import build_model, make_data
-
     check_same_settings(run, config)
     if progress:
         print(f"{spec}: {describe_setting('resize', config.resize)}, "
@@ -256,8 +252,5 @@ def curves_grid(rows: list[dict], curves: list[dict]):
 
 def confusion_figure(run: Path, path: Path) -> Path:
     """The confusion matrix of a run's model on the test set, as a PNG."""
-    from cnnlab.train.evaluation import save_confusion_png, test_confusion
-    from cnnlab.train.trainer import resolve_device
-
     confusion, classes, _ = test_confusion(run, resolve_device("auto"))
     return save_confusion_png(confusion, classes, path)

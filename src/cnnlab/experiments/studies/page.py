@@ -17,6 +17,8 @@ from pathlib import Path
 
 from cnnlab.display import TableData, plain_text, render_template
 from cnnlab.files import write_text
+from cnnlab.train.autotune import detect_capabilities
+from cnnlab.train.record import versions
 
 HTML_FILE, MARKDOWN_FILE = "report.html", "report.md"
 BUDGET_NOTES = {
@@ -60,7 +62,7 @@ class ReportPage:
                 "wall": None if self.wall_seconds is None else duration(self.wall_seconds),
                 "trained": None if not self.trained_seconds else duration(self.trained_seconds),
                 "settings_json": json.dumps(self.settings, indent=2, default=str),
-                "versions": versions(), "written": utc_now(),
+                "versions": software_and_machine(), "written": utc_now(),
                 "images": {f.file: data_uri(folder / f.file) for f in self.figures}}
 
     def write(self, folder: str | Path) -> Path:
@@ -108,20 +110,15 @@ def utc_now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def versions() -> dict[str, str]:
-    """The software and machine a report was made with."""
+def software_and_machine() -> dict[str, str]:
+    """The software and machine a report was made with: a run's versions, and more."""
     import matplotlib
     import numpy
     import optuna
     import torch
 
-    from cnnlab import __version__
-    from cnnlab.train.autotune import detect_capabilities
-
-    found = {"cnnlab": __version__, "torch": str(torch.__version__),
-             "optuna": optuna.__version__, "numpy": numpy.__version__,
-             "matplotlib": matplotlib.__version__, "python": platform.python_version(),
-             "platform": platform.platform(),
+    found = {**versions(), "optuna": optuna.__version__, "numpy": numpy.__version__,
+             "matplotlib": matplotlib.__version__, "platform": platform.platform(),
              "CPU": detect_capabilities().cpu_model or platform.machine(),
              "CPU threads": str(torch.get_num_threads())}
     if torch.cuda.is_available():

@@ -7,58 +7,18 @@ the same files always give the same conclusion, and anyone can recompute it from
 
 from __future__ import annotations
 
-import csv
-import io
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cnnlab.files import write_text
-from cnnlab.models.spec import format_value
+from cnnlab.display import format_value, percent
+from cnnlab.files import read_csv
 
 RESULTS_FILE, CURVES_FILE = "results.csv", "curves.csv"
 CURVE_COLUMNS = ("trial", "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds",
                  "images_per_s")
-_INTEGER = re.compile(r"[-+]?\d+")
 LEARNED = 0.2
 """Test accuracy a trial must reach to count as having learned: twice chance on Fashion-MNIST's
 ten classes (a trial can finish without diverging yet stay at chance)."""
-
-
-def read_value(text: str):
-    """A CSV cell as the value it was written from: None, an int, a float or text."""
-    if text == "":
-        return None
-    if _INTEGER.fullmatch(text):
-        return int(text)
-    try:
-        return float(text)
-    except ValueError:
-        return text
-
-
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return repr(value)
-    return value if isinstance(value, str) else format_value(value)
-
-
-def write_csv(path: Path, rows: list[dict], columns: list[str] | None = None) -> Path:
-    """Rows as CSV, columns in the order given (default: the order they first appear)."""
-    columns = columns or list(dict.fromkeys(key for row in rows for key in row))
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    writer.writerows([_cell(row.get(key)) for key in columns] for row in rows)
-    return write_text(path, buffer.getvalue())
-
-
-def read_csv(path: Path) -> list[dict]:
-    with open(path, newline="") as f:
-        return [{key: read_value(value) for key, value in row.items()}
-                for row in csv.DictReader(f)]
 
 
 @dataclass
@@ -126,11 +86,6 @@ class StudyResults:
     def curve(self, row: dict) -> list[dict]:
         """The row's epochs (train and validation loss and accuracy)."""
         return self.curves.get(row.get("trial"), [])
-
-
-def percent(value) -> str:
-    """``84.1%`` (or ``n/a`` for a trial without a result)."""
-    return "n/a" if value is None else f"{value:.1%}"
 
 
 def points(difference: float) -> str:

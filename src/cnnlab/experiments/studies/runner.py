@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from cnnlab.display import LEFT, RIGHT, TableData
+from cnnlab.analysis.bench import BenchOptions, bench
+from cnnlab.analysis.summary import forward_flops
+from cnnlab.display import LEFT, RIGHT, TableData, percent
 from cnnlab.errors import UsageError
 from cnnlab.experiments.listing import read_result, run_history
 from cnnlab.experiments.studies.definition import CHAPTER, Plan, Study, deviations, study_settings
@@ -25,12 +27,16 @@ from cnnlab.experiments.studies.records import (
     CURVES_FILE,
     RESULTS_FILE,
     StudyResults,
-    percent,
-    write_csv,
 )
-from cnnlab.experiments.sweep.definition import SWEEPS_ROOT
-from cnnlab.files import save_figure
+from cnnlab.experiments.sweep.definition import SWEEPS_ROOT, Sweep
+from cnnlab.experiments.sweep.storage import SWEEP_FILE, open_sweep
+from cnnlab.experiments.sweep.worker import run_sweep
+from cnnlab.files import save_figure, write_csv
+from cnnlab.models.build import build_for_input, input_chw
 from cnnlab.models.spec import format_value
+from cnnlab.train.autotune import PROBE_BATCH
+from cnnlab.train.device import resolve_device
+from cnnlab.train.runtime import decide_step
 
 MIB = 2**20
 COLUMNS = {
@@ -88,7 +94,7 @@ def run_study(study: Study, budget: str = "quick", out: str | Path | None = None
     if plan.trains:
         rows, curves = train(plan, out, workers, storage, progress)
     if plan.measure is not None:
-        rows = merge(rows, measure(plan, progress)) if rows else measure(plan, progress)
+        rows = merge(rows, measure_plan(plan, progress)) if rows else measure_plan(plan, progress)
     out.mkdir(parents=True, exist_ok=True)
     write_csv(out / RESULTS_FILE, rows)
     if plan.trains:
@@ -155,8 +161,6 @@ def settings_record(plan: Plan) -> dict:
 
 def train(plan: Plan, out: Path, workers: int, storage: str | None, progress: bool):
     """Run the plan's sweep; its rows with what each run recorded, and every run's epochs."""
-    from cnnlab.experiments import run_sweep
-
     sweep = plan.sweep()
     check_same_definition(out, sweep, storage)
     done = run_sweep(sweep, out, name=f"study-{plan.study}-{plan.budget}", storage=storage,
@@ -189,9 +193,6 @@ def train(plan: Plan, out: Path, workers: int, storage: str | None, progress: bo
 
 def check_same_definition(out: Path, sweep, storage: str | None) -> None:
     """A folder holds one study: refuse to continue it with another definition."""
-    from cnnlab.experiments.sweep.definition import Sweep
-    from cnnlab.experiments.sweep.storage import SWEEP_FILE, open_sweep
-
     if not (out / SWEEP_FILE).is_file():
         return
     recorded = Sweep.from_dict(open_sweep(out, storage).user_attrs["sweep"])
@@ -204,22 +205,15 @@ def check_same_definition(out: Path, sweep, storage: str | None) -> None:
 def mflops(spec: str, side: int) -> float:
     """Forward MFLOPs per image of `spec` at `side` pixels (one grey channel), counted on the
     meta device."""
-    from cnnlab.analysis.summary import forward_flops
-    from cnnlab.models.build import build_for_input
-
     model = build_for_input(spec, (1, side, side), device="meta")
     return forward_flops(model, (1, side, side)) / 1e6
 
 
 # --- measuring -----------------------------------------------------------------------------------
 
-def measure(plan: Plan, progress: bool = True) -> list[dict]:
+def measure_plan(plan: Plan, progress: bool = True) -> list[dict]:
     """Throughput and peak memory of each spec at each batch size (``cnnlab bench``), each step
     in the precision and memory format that training decides for the spec on this machine."""
-    from cnnlab.analysis.bench import bench
-    from cnnlab.models.build import input_chw
-    from cnnlab.train.trainer import resolve_device
-
     spec_measure = plan.measure
     device = resolve_device("auto")
     rows = []
@@ -237,26 +231,21 @@ def measure(plan: Plan, progress: bool = True) -> list[dict]:
                          "mflops": mflops(spec, shape[1]),
                          "bench_images_per_s": bench_row.images_per_s,
                          "ms_per_step": bench_row.ms_per_step,
-                         "peak_mib": _mib(bench_row.peak_bytes),
-                         "added_mib": _mib(bench_row.added_bytes)})
+                         "peak_mib": mebibytes(bench_row.peak_bytes),
+                         "added_mib": mebibytes(bench_row.added_bytes)})
     return rows
 
 
 def training_step_options(spec: str, shape: tuple[int, int, int], device, spec_measure):
     """Bench options that time the training step as the trainer would run it here: its
     ``auto`` mixed precision and memory format, decided by the same cached probes."""
-    from cnnlab.analysis.bench import BenchOptions
-    from cnnlab.models.build import build_for_input
-    from cnnlab.train.autotune import PROBE_BATCH
-    from cnnlab.train.trainer import decide_step
-
     model = build_for_input(spec, shape)
     amp, layout = decide_step(model, shape, device, PROBE_BATCH, spec)
     return BenchOptions(device=str(device), channels_last=layout.enabled, amp=amp.enabled,
                         steps=spec_measure.steps, warmup=spec_measure.warmup)
 
 
-def _mib(nbytes: int | None) -> float | None:
+def mebibytes(nbytes: int | None) -> float | None:
     return None if nbytes is None else nbytes / MIB
 
 

@@ -13,7 +13,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnnlab.display import LEFT, RIGHT, TableData, plain_text
+from cnnlab.display import LEFT, RIGHT, TableData, percent, plain_text
 from cnnlab.experiments.sweep.definition import Sweep
 from cnnlab.experiments.sweep.space import MODEL, describe, params_key
 from cnnlab.experiments.sweep.trials import is_void, slot, trial_point
@@ -81,7 +81,7 @@ class SweepResults:
         headers = ("trial", "model", *self.keys, "val acc", "test acc", "best epoch", "status",
                    "s/epoch", "parameters")
         rows = [(str(r["trial"]), r[MODEL], *(_cell(r[k]) for k in self.keys),
-                 percent(r["val_acc"]), percent(r["test_acc"]), _cell(r["best_epoch"]),
+                 percent(r["val_acc"], ""), percent(r["test_acc"], ""), _cell(r["best_epoch"]),
                  r["status"] + (f" ({r['note']})" if r["note"] else ""),
                  "" if r["seconds_per_epoch"] is None else f"{r['seconds_per_epoch']:.1f}",
                  "" if r["parameters"] is None else f"{r['parameters']:,}") for r in self.rows]
@@ -195,10 +195,6 @@ class SweepResults:
 def _cell(value) -> str:
     return "" if value is None else format_value(value) if not isinstance(value, float) \
         else f"{value:g}"
-
-
-def percent(value) -> str:
-    return "" if value is None else f"{value:.1%}"
 
 
 def _status(trial) -> str:

@@ -80,7 +80,7 @@ def normalize_key(key: str, flag: str) -> str:
     return key
 
 
-def _typed(key: str, text: str, flag: str):
+def _grid_value(key: str, text: str, flag: str):
     """A grid value in the type of its setting; model option values stay text (the spec reads
     them by the option's type)."""
     text = text.strip()
@@ -102,13 +102,14 @@ def parse_grid(text: str) -> GridAxis:
     if not eq or not rest.strip():
         raise UsageError(f"{flag}: expected KEY=V1,V2,... such as lr=0.01,0.1,1")
     key = normalize_key(key, flag)
-    values = tuple(_typed(key, part, flag) for part in _split_options(rest, flag) if part.strip())
+    parts = [part for part in _split_options(rest, flag) if part.strip()]
+    values = tuple(_grid_value(key, part, flag) for part in parts)
     if len(set(values)) != len(values):
         raise UsageError(f"{flag}: a value is listed twice")
     return GridAxis(key, values)
 
 
-def _number(text: str, flag: str) -> int | float:
+def _range_end(text: str, flag: str) -> int | float:
     text = text.strip()
     try:
         return int(text)
@@ -131,7 +132,7 @@ def parse_search(text: str) -> SearchRange:
         raise UsageError(f"{flag}: expected KEY=LOW..HIGH or KEY=LOW..HIGH:log such as "
                          "lr=1e-3..1:log")
     key = normalize_key(key, flag)
-    low, high = _number(low, flag), _number(high, flag)
+    low, high = _range_end(low, flag), _range_end(high, flag)
     if not key.startswith(MODEL_OPTION):
         kind = setting_type(key)
         if kind not in (int, float):

@@ -8,6 +8,7 @@ trial that diverges is a finished trial with status ``diverged``, not an error.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import multiprocessing
 import os
@@ -20,7 +21,6 @@ import optuna
 import torch
 
 from cnnlab.errors import TrainingDiverged, UsageError
-from cnnlab.experiments.listing import blew_up, read_result, run_history
 from cnnlab.experiments.sweep.definition import RUNTIME_SETTINGS, Sweep
 from cnnlab.experiments.sweep.results import write_summary
 from cnnlab.experiments.sweep.space import describe, run_name
@@ -34,7 +34,7 @@ from cnnlab.experiments.sweep.storage import (
 )
 from cnnlab.experiments.sweep.trials import divergence, is_fresh, slot, used_slots
 from cnnlab.train.config import TrainConfig
-from cnnlab.train.rundir import CONFIG
+from cnnlab.train.rundir import CONFIG, RunDir, diverged_at
 from cnnlab.train.runs import build_model, make_data
 from cnnlab.train.trainer import Trainer
 
@@ -97,24 +97,13 @@ class TrialOutcome:
 def train_trial(config: TrainConfig, model, data, run: Path, progress: bool = True,
                 on_epoch_end=None) -> TrialOutcome:
     """Train (or continue, or just read) the run of one trial in `run`."""
-    recorded = read_result(run)
-    if recorded.get("status") == "diverged":
-        return TrialOutcome(recorded, run_history(run), _where(recorded))
-    if recorded.get("status") == "completed":
-        history = run_history(run)
-        return TrialOutcome(recorded, history, blew_up(history, data.num_classes))
-    resume = (run / CONFIG).is_file()
-    trainer = Trainer(config, progress=progress, on_epoch_end=on_epoch_end)
-    try:
-        history = trainer.fit(model, data, out=run, resume=resume)
-    except TrainingDiverged:
-        recorded = read_result(run)
-        return TrialOutcome(recorded, run_history(run), _where(recorded))
-    return TrialOutcome(history.result, history.rows, blew_up(history.rows, data.num_classes))
-
-
-def _where(result: dict) -> dict:
-    return {key: result.get(key) for key in ("epoch", "step", "lr")}
+    rundir = RunDir(run)
+    if not rundir.read_result():
+        trainer = Trainer(config, progress=progress, on_epoch_end=on_epoch_end)
+        with contextlib.suppress(TrainingDiverged):  # recorded in result.json like the rest
+            trainer.fit(model, data, out=run, resume=rundir.file(CONFIG).is_file())
+    result, history = rundir.read_result(), rundir.read_history()
+    return TrialOutcome(result, history, diverged_at(result, history, data.num_classes))
 
 
 class Worker:
