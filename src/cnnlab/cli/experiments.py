@@ -13,6 +13,8 @@ from cnnlab.cli.args import positive_float, positive_int
 from cnnlab.cli.train import TRAIN_OPTIONS, add_train_options, given_settings
 from cnnlab.errors import UsageError
 
+SEEDS_HELP = ("repeat every point with N seeds (0 to N-1) or with the seeds listed; repeats "
+              "are paired: a seed gives every variant the same data order")
 LR_FIND_SETTINGS = ("batch_size", "optimizer", "momentum", "weight_decay", "resize", "augment",
                     "data", "data_dir", "subset", "device", "threads", "seed")
 """The training options that matter to the range test."""
@@ -27,6 +29,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--search", action="append", default=[], metavar="KEY=LOW..HIGH[:log]",
                    help="search a range instead (TPE sampler, median pruning)")
     p.add_argument("--trials", type=positive_int, help="how many points a search tries")
+    p.add_argument("--seeds", metavar="N | S1,S2,...", help=SEEDS_HELP)
     p.add_argument("--recipe", help="a named recipe from `cnnlab recipes` for every trial")
     add_train_options(p)
     p.add_argument("--out", help="the sweep's folder (default runs/<name>)")
@@ -67,23 +70,23 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from cnnlab.experiments import Sweep, collect, join_sweep, open_sweep, run_sweep
 
     timing = {} if args.heartbeat is None else {"heartbeat": args.heartbeat}
-    defining = args.specs or args.grid or args.search or args.trials
+    defining = args.specs or args.grid or args.search or args.trials or args.seeds
     if args.show:
         if defining or args.join:
             raise UsageError("--show DIR prints a sweep; drop the specs, --grid, --search, "
-                             "--trials and --join")
+                             "--trials, --seeds and --join")
         results = collect(open_sweep(args.show, args.storage), args.show).write()
     elif args.join:
         if defining:
             raise UsageError("--join takes its definition from the study; drop the specs, "
-                             "--grid, --search and --trials")
+                             "--grid, --search, --trials and --seeds")
         if not args.storage:
             raise UsageError("--join NAME needs --storage URL, the database the sweep is in")
         results = join_sweep(args.join, args.storage, args.out, args.workers,
                              runtime=given_settings(args), **timing)
     else:
         sweep = Sweep.parse(args.specs, args.grid, args.search, args.trials,
-                            given_settings(args), args.recipe)
+                            given_settings(args), args.recipe, args.seeds)
         results = run_sweep(sweep, args.out, args.name, args.storage, args.workers, **timing)
     print(results.report(), end="")
     print(f"table:  {results.csv_path}\nfigure: {results.figure_path}")

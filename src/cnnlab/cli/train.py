@@ -43,6 +43,9 @@ TRAIN_OPTIONS = (
                               "help": "torch.compile the model"}),
     ("--tta-flip", "tta_flip", {"action": argparse.BooleanOptionalAction,
                                 "help": "evaluate each image and its mirror, outputs averaged"}),
+    ("--precise-bn", "precise_bn", {"type": integer, "metavar": "N",
+                                    "help": "recompute batch-norm statistics over N training "
+                                    "images before each evaluation (default 0: off)"}),
     ("--threads", "threads", {"type": positive_int, "help": "CPU threads (default: all cores)"}),
     ("--seed", "seed", {"type": integer}),
     ("--checkpoint-every", "checkpoint_every", {"type": positive_int,

@@ -17,7 +17,7 @@ from cnnlab.display import LEFT, RIGHT, TableData, format_value, percent, plain_
 from cnnlab.errors import MissingFileError, UsageError
 from cnnlab.files import RUNS_ROOT, save_figure
 from cnnlab.train.config import resolve_config
-from cnnlab.train.rundir import CONFIG, DAMAGED, STOPPED, RunDir, RunState
+from cnnlab.train.rundir import CONFIG, DAMAGED, STOPPED, RunState
 
 SHOWN = ("lr", "batch_size", "epochs", "optimizer")
 """Settings every listing shows; the others appear when they differ from the defaults."""
@@ -45,17 +45,6 @@ class RunInfo(RunState):
     @property
     def seconds(self) -> float:
         return sum(row["seconds"] for row in self.history)
-
-
-def read_result(run: str | Path) -> dict:
-    """A run's ``result.json`` ({} while it has none); for the studies, until they read runs
-    through `RunDir` themselves."""
-    return RunDir(run).read_result()
-
-
-def run_history(run: str | Path) -> list[dict]:
-    """A run's epochs from ``metrics.csv``; for the studies, until they use `RunDir`."""
-    return RunDir(run).read_history()
 
 
 def find_runs(folder: str | Path = RUNS_ROOT) -> list[RunInfo]:

@@ -72,7 +72,13 @@ def print_report(confusion: torch.Tensor, classes: list[str], title: str) -> Non
 
 
 def save_confusion_png(confusion: torch.Tensor, classes: list[str], path: str | Path) -> Path:
-    """Draw the confusion matrix as a heat map with the counts written in the cells."""
+    """Write the confusion matrix's heat map as a PNG."""
+    save_figure(confusion_figure(confusion, classes), path)
+    return Path(path)
+
+
+def confusion_figure(confusion: torch.Tensor, classes: list[str]):
+    """The confusion matrix as a heat map with the counts written in the cells."""
     # deferred: matplotlib is slow to import and only the heat map needs it
     from matplotlib.figure import Figure
 
@@ -89,8 +95,7 @@ def save_confusion_png(confusion: torch.Tensor, classes: list[str], path: str | 
         ax.text(j, i, str(count), ha="center", va="center", fontsize=7,
                 color="white" if count > high / 2 else "black")
     fig.tight_layout()
-    save_figure(fig, path)
-    return Path(path)
+    return fig
 
 
 def load_image(path: str | Path, channels: int) -> torch.Tensor:

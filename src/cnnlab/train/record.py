@@ -36,6 +36,7 @@ def run_record(model: nn.Module, data, config: TrainConfig, world_size: int) -> 
     return {
         "model": model_record(model, data),
         "data": {"args": data.describe(), "classes": list(data.classes),
+                 "train_images": len(data.train[1]),
                  "image_size": data.image_size, "in_channels": data.in_channels,
                  "mean": list(data.mean), "std": list(data.std)},
         "train": config.to_dict(),

@@ -59,6 +59,9 @@ class TrainConfig:
     """Channels-last memory format: ``auto`` (where it is faster), ``on`` or ``off``."""
     compile: bool = False
     tta_flip: bool = False
+    precise_bn: int = 0
+    """Training images over which batch-norm statistics are recomputed before each evaluation
+    (0: off, the moving averages as trained)."""
     threads: int | None = None
     """CPU threads; None: the cores this process may use."""
     seed: int = 0
@@ -129,6 +132,8 @@ def _problem(config: TrainConfig) -> tuple[str, Any, str] | None:
          "a non-negative integer"),
         ("compile", isinstance(c.compile, bool), "true or false"),
         ("tta_flip", isinstance(c.tta_flip, bool), "true or false"),
+        ("precise_bn", isinstance(c.precise_bn, int) and not isinstance(c.precise_bn, bool)
+         and c.precise_bn >= 0, "0 (off) or a number of training images such as 10000"),
         ("augment", _augment_ok(c.augment), f"none or a comma list of {', '.join(AUGMENTATIONS)}"),
     ]
     for name, ok, allowed in checks:

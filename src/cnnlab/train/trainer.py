@@ -37,6 +37,7 @@ from cnnlab.train.distributed import (
 )
 from cnnlab.train.history import History
 from cnnlab.train.optim import make_optimizer, make_schedule
+from cnnlab.train.precise_bn import RunEvaluations
 from cnnlab.train.progress import EpochProgress
 from cnnlab.train.record import run_record
 from cnnlab.train.rundir import BEST, LAST, RunDir
@@ -165,12 +166,12 @@ class _Session:
         torch.manual_seed(config.seed)
         if ctx.enabled:
             data.shard(ctx.rank, ctx.world_size)
-        self.data = data.to(device)
+        data = data.to(device)
         self.model = model.to(device, memory_format=self.runtime.memory_format)
         self.train_model = training_module(self.model, device, ctx.enabled, config.compile)
         self.train_loader = data.train_dataloader()
-        self.val_loader = data.val_dataloader()
-        self.eval_loader = data.test_dataloader() if self.val_loader is None else self.val_loader
+        self.evals = RunEvaluations(self.model, data, config.precise_bn, trainer.evaluate,
+                                    self.runtime)
         self.steps_per_epoch = len(self.train_loader)
         self.sync_every = max(1, min(self.SYNC_STEPS, self.steps_per_epoch // 20))
         self.optimizer = make_optimizer(self.model, config.optimizer, config.lr, config.momentum,
@@ -301,7 +302,7 @@ class _Session:
         loss_sum, correct, count = global_sums(
             [self.pos.loss_sum, self.pos.correct, self.pos.count], self.device)
         eval_started = time.perf_counter()
-        val_loss, val_acc = self.t.evaluate(self.model, self.eval_loader)
+        val_loss, val_acc = self.evals.epoch(last=epoch + 1 == self.c.epochs)
         row = {
             "epoch": epoch + 1,
             "train_loss": loss_sum / count,
@@ -318,18 +319,14 @@ class _Session:
                              best_acc=max(val_acc, self.pos.best_acc))
         self.save(*((LAST, BEST) if is_best else (LAST,)))
         if self.rundir is not None:
-            eval_split = "test" if self.val_loader is None else "val"
-            self.rundir.write_history(self.history.rows, eval_split)
+            self.rundir.write_history(self.history.rows, self.evals.split)
         self.progress.end(row)
         if self.t.on_epoch_end is not None and self.ctx.is_main:
             self.t.on_epoch_end(row)
 
     def _finish(self) -> None:
         """Measure the final model on the test split and record the result."""
-        if self.val_loader is not None:
-            test_loss, test_acc = self.t.evaluate(self.model, self.data.test_dataloader())
-        else:
-            test_loss, test_acc = self.history[-1]["val_loss"], self.history[-1]["val_acc"]
+        test_loss, test_acc = self.evals.test(self.history[-1])
         seconds = self.history.column("seconds")
         self._write_result({
             **RunDir.finished(self.history.rows, len(self.config["data"]["classes"])),
@@ -338,6 +335,7 @@ class _Session:
             "best_val_acc": self.pos.best_acc,
             "epochs": len(self.history),
             "seconds_per_epoch": sum(seconds) / len(seconds),
+            **self.evals.plain,
         })
 
     def _write_result(self, result: dict) -> None:

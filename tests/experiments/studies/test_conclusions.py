@@ -3,7 +3,14 @@
 import pytest
 
 from cnnlab.experiments.studies.architectures import ONE_BY_ONE, conclude_nin
-from cnnlab.experiments.studies.batchnorm import BN, PLACEMENT, conclude_bn_lr, conclude_placement
+from cnnlab.experiments.studies.batchnorm import (
+    BN,
+    PLACEMENT,
+    REGULARISERS,
+    conclude_bn_lr,
+    conclude_bn_vs_dropout,
+    conclude_placement,
+)
 from cnnlab.experiments.studies.design_space import SPACES, conclude_design_space
 from cnnlab.experiments.studies.records import StudyResults
 from cnnlab.experiments.studies.training import conclude_label_smoothing
@@ -105,3 +112,18 @@ def test_bn_placement_says_when_a_placement_is_worse_than_none():
                     "layers only 59.8%. Batch norm on the convolutions alone keeps 60% of the "
                     "gain of batch norm everywhere, on the dense layers alone none of it (it is "
                     "5.0 points below no batch norm).")
+
+
+def test_bn_vs_dropout_says_when_the_two_evaluations_disagree():
+    precise = {"lenet": 0.648, "lenet:dropout=0.5": 0.21, "lenet:norm=batch,norm_at=fc": 0.838,
+               "lenet:norm=batch,norm_at=fc,dropout=0.5": 0.80}
+    plain = {**precise, "lenet:norm=batch,norm_at=fc": 0.598}
+    rows = [{"model": spec, "test_acc": acc, "plain_test_acc": plain[spec], "train_acc": 0.9,
+             "status": "completed"} for spec, acc in precise.items()]
+    text = conclude_bn_vs_dropout(StudyResults("quick", (), rows, names=REGULARISERS))
+    assert ("With the moving averages as trained (no recomputation): both 80.0%, neither 64.8%, "
+            "batch norm 59.8%, dropout 21.0%; the two evaluations disagree: with the moving "
+            "averages both leads, with recomputed statistics batch norm.") in text
+    same = [{**row, "plain_test_acc": row["test_acc"]} for row in rows]
+    assert "agree on the best" in conclude_bn_vs_dropout(
+        StudyResults("quick", (), same, names=REGULARISERS))

@@ -103,7 +103,6 @@ NIN_1X1 = Study(
     question="How many 1x1 convolutions does a NiN block need, and what does a dense head "
              "instead of global average pooling change? NiN with 1, 2 or 3 of them, and with a "
              "dense head.",
-    specs=tuple(ONE_BY_ONE),
     names=ONE_BY_ONE,
     budgets={"quick": Setup({"resize": 68, "subset": 20_000, "epochs": 3, "batch_size": 32,
                              "lr": 0.1}),
@@ -142,7 +141,6 @@ DENSENET_MEMORY = Study(
     name="densenet-memory",
     question="What does DenseNet's memory-efficient mode save, and what does it cost? Training "
              "memory and speed with and without it (same gradients).",
-    specs=tuple(MEMORY),
     names=MEMORY,
     trains=False,
     budgets={"quick": Setup(measure=Measure((16, 32, 64))),

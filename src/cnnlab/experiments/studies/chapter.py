@@ -1,38 +1,36 @@
 """The chapters in one report: every architecture from LeNet to RegNetX-32 trained side by side.
 
-`chapter_report(budget)` trains each model in a run directory of the report's folder (a run that
-finished is read again, one that stopped continues from its checkpoint), then writes one table
-(parameters, MFLOPs, input, epochs, test accuracy, seconds per epoch, training images per second,
-and the reference figures the project knows), a grid of training curves and the confusion matrix
-of the best model, as ``report.html``, ``report.md``, ``results.csv`` and PNGs. ``full`` trains
-each model with its seed recipe; ``quick`` keeps LeNet's recipe (it is cheap) and
-trains the others on 20,000 images for 3 epochs in batches of 32 at small inputs; ``tiny`` is
-a smoke run.
+The report is one more study (`chapter_study`): each model is a spec of its sweep with settings
+of its own, so `cnnlab report` resumes, runs ``--workers`` processes and shares ``--storage``
+like any study. It writes one table (parameters, MFLOPs, input, epochs, test accuracy, seconds
+per epoch, training images per second, and the reference figures the project knows), a grid of
+training curves and the confusion matrix of the best model. ``full`` trains each model with its
+seed recipe; ``quick`` keeps LeNet's recipe (it is cheap) and trains the others on 20,000 images
+for 3 epochs in batches of 32 at small inputs; ``tiny`` is a smoke run.
 """
 
 from __future__ import annotations
 
-import re
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from cnnlab.display import LEFT, RIGHT, TableData, percent
+from cnnlab.display import percent
 from cnnlab.errors import UsageError
-from cnnlab.experiments.listing import RunInfo
-from cnnlab.experiments.studies.definition import check_budget, describe_setting, setting_changes
-from cnnlab.experiments.studies.page import FigureFile, ReportPage, WrittenReport
-from cnnlab.experiments.studies.records import CURVES_FILE, RESULTS_FILE
-from cnnlab.experiments.studies.runner import COLUMNS, format_cell, mflops, trained_seconds
+from cnnlab.experiments.studies.definition import (
+    BUDGETS,
+    CHAPTER,
+    Setup,
+    Study,
+    canonical,
+    check_budget,
+    describe_setting,
+)
+from cnnlab.experiments.studies.records import StudyResults
+from cnnlab.experiments.studies.runner import StudyReport, run_study
 from cnnlab.experiments.sweep.definition import SWEEPS_ROOT
-from cnnlab.experiments.sweep.worker import train_trial
-from cnnlab.files import read_csv, save_figure, write_csv
 from cnnlab.models.spec import ModelSpec
 from cnnlab.train.config import TrainConfig, resolve_config
 from cnnlab.train.device import resolve_device
-from cnnlab.train.evaluation import save_confusion_png, test_confusion
-from cnnlab.train.rundir import CONFIG
-from cnnlab.train.runs import build_model, make_data
+from cnnlab.train.evaluation import confusion_figure, test_confusion
 
 CHAPTER_MODELS = ("lenet", "lenet-bn", "alexnet", "vgg-small", "nin", "googlenet", "resnet18",
                   "resnext50", "densenet", "regnetx32")
@@ -67,122 +65,58 @@ def report_folder(budget: str) -> Path:
     return SWEEPS_ROOT / f"report-{budget}"
 
 
-def model_config(spec: str, budget: str) -> TrainConfig:
-    """How `budget` trains `spec`: the seed recipe (full), shrunk for quick and tiny."""
+def shrunk_settings(spec: str, budget: str) -> dict:
+    """What `budget` changes in `spec`'s seed recipe: nothing at full; for quick the data,
+    input side and (where it barely moves) rate of the larger models; tiny shrinks it all."""
     check_budget(budget)
     name = ModelSpec.parse(spec).name
     shrunk = {}
-    if budget != "full" and name in QUICK_INPUT:
+    if budget != CHAPTER and name in QUICK_INPUT:
         shrunk = {**QUICK_DATA, "resize": QUICK_INPUT[name]}
         if name in QUICK_LR:
             shrunk["lr"] = QUICK_LR[name]
     if budget == "tiny":
         shrunk.update(TINY)
-    return resolve_config({"model": spec, **shrunk})
+    return shrunk
 
 
-def run_folder_name(spec: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._=,+-]+", "_", spec)
+def model_config(spec: str, budget: str) -> TrainConfig:
+    """How `budget` trains `spec`: the seed recipe (full), shrunk for quick and tiny."""
+    return resolve_config({"model": spec, **shrunk_settings(spec, budget)})
 
 
-@dataclass
-class ChapterReport(WrittenReport):
-    """The report's rows (one per model), its conclusion, page and folder."""
+def chapter_study(models=None) -> Study:
+    """The report as a study: every model of `models` (default: the chapter's ten), each with
+    its seed recipe shrunk by the budget's settings for it."""
+    specs = tuple(canonical(spec) for spec in (models or CHAPTER_MODELS))
+    if len(set(specs)) != len(specs):
+        raise UsageError(f"--models lists a model twice: {' '.join(specs)}")
+    labels = {spec: {"reference": REFERENCES.get(spec, "")} for spec in specs}
 
-    rows: list[dict] = field(default_factory=list)
+    def setup(budget: str) -> Setup:
+        return Setup(labels=labels, spec_settings={spec: shrunk_settings(spec, budget)
+                                                   for spec in specs})
+
+    return Study("chapter", SUMMARY, conclude_results, {b: setup(b) for b in BUDGETS},
+                 specs=specs, table=(*SHOWN, "reference"), figures=(curves_grid, confusion),
+                 title="The chapters' models, side by side")
 
 
 def chapter_report(budget: str = "quick", models=None, out: str | Path | None = None,
-                   progress: bool = True) -> ChapterReport:
-    """Train (or continue, or read) every model of `models` (default: the chapter's ten) at
-    `budget`, and write the report into `out` (default ``runs/report-BUDGET``)."""
-    specs = [str(ModelSpec.parse(spec)) for spec in (models or CHAPTER_MODELS)]
-    if len(set(specs)) != len(specs):
-        raise UsageError(f"--models lists a model twice: {' '.join(specs)}")
-    configs = {spec: model_config(spec, budget) for spec in specs}
-    out = Path(out) if out is not None else report_folder(budget)
-    out.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    rows, curves = [], []
-    for spec, config in configs.items():
-        row, epochs = train_model(spec, config, out / run_folder_name(spec), progress)
-        rows.append(row)
-        curves += epochs
-    write_csv(out / RESULTS_FILE, rows)
-    write_csv(out / CURVES_FILE, curves)
-    rows, curves = read_csv(out / RESULTS_FILE), read_csv(out / CURVES_FILE)
-    figures = [FigureFile("curves.png", "training and test accuracy per epoch of every model")]
-    save_figure(curves_grid(rows, curves), out / "curves.png")
-    best = max((r for r in rows if r["status"] == "completed"), key=lambda r: r["test_acc"],
-               default=None)
-    if best is not None:
-        confusion_figure(out / best["run"], out / "confusion.png")
-        figures.append(FigureFile("confusion.png", f"confusion matrix of the best model, "
-                                  f"{best['model']}, on the test set"))
-    as_recipe = [spec for spec, config in configs.items()
-                 if not setting_changes(config, resolve_config({"model": spec}))]
-    conclusion = conclude(rows, budget, as_recipe)
-    page = ReportPage(
-        title="The chapters' models, side by side", summary=SUMMARY, budget=budget,
-        conclusion=conclusion, tables=[report_table(rows, budget)], figures=figures,
-        settings={spec: _shown_config(config) for spec, config in configs.items()},
-        deviations=[f"{spec}: {', '.join(changes)}" for spec, config in configs.items()
-                    if (changes := setting_changes(config, resolve_config({"model": spec})))],
-        files=[RESULTS_FILE, CURVES_FILE, *(f.file for f in figures)],
-        wall_seconds=time.perf_counter() - started, trained_seconds=trained_seconds(rows))
-    page.write(out)
-    return ChapterReport(conclusion, out, page, rows=rows)
+                   workers: int = 1, storage: str | None = None, progress: bool = True,
+                   seeds: tuple[int, ...] | None = None) -> StudyReport:
+    """Train (or continue, or read) every model of `models` at `budget`, each with `seeds`, on
+    the study engine, and write the report into `out` (default ``runs/report-BUDGET``)."""
+    return run_study(chapter_study(models), budget,
+                     out if out is not None else report_folder(budget), workers, storage,
+                     progress, seeds)
 
 
-def _shown_config(config: TrainConfig) -> dict:
-    record = config.to_dict()
-    record.pop("decisions", None)
-    return record
-
-
-def train_model(spec: str, config: TrainConfig, run: Path, progress: bool):
-    """Train (or continue, or read) one model's run; its report row and its epochs."""
-    check_same_settings(run, config)
-    if progress:
-        print(f"{spec}: {describe_setting('resize', config.resize)}, "
-              f"{describe_setting('subset', config.subset)}, "
-              f"{describe_setting('epochs', config.epochs)} -> {run}", flush=True)
-    data = make_data(config)
-    model = build_model(config, data)
-    outcome = train_trial(config, model, data, run, progress)
-    history = outcome.history
-    row = {"model": spec, "input": config.resize, "parameters": sum(p.numel()
-                                                                    for p in model.parameters()),
-           "mflops": mflops(spec, config.resize), "train_images": len(data.train[1]),
-           "epochs": len(history),
-           "status": outcome.status, "test_acc": outcome.result.get("test_acc"),
-           "seconds_per_epoch": outcome.result.get("seconds_per_epoch"),
-           "images_per_s": (sum(e["images_per_s"] for e in history) / len(history)
-                            if history else None),
-           "reference": REFERENCES.get(spec, ""), "run": run.name}
-    epochs = [{"model": spec, **{key: e[key] for key in ("epoch", "train_loss", "train_acc",
-                                                         "val_loss", "val_acc")}}
-              for e in history]
-    return row, epochs
-
-
-def check_same_settings(run: Path, config: TrainConfig) -> None:
-    """A run folder that exists must have been trained with the same settings."""
-    if not (run / CONFIG).is_file():
-        return
-    recorded = RunInfo.read(run).config
-    changed = setting_changes(config, recorded)
-    if changed or str(ModelSpec.parse(recorded.model)) != str(ModelSpec.parse(config.model)):
-        what = ", ".join(changed) or "another model"
-        raise UsageError(f"{run} was trained with other settings ({what}); choose another --out")
-
-
-def report_table(rows: list[dict], budget: str) -> TableData:
-    headers = ("model", *(COLUMNS[key][0] for key in SHOWN), "reference")
-    cells = [(row["model"], *(format_cell(key, row[key]) for key in SHOWN),
-              row["reference"] or "") for row in rows]
-    justify = (LEFT, *(RIGHT,) * 8, LEFT, LEFT)
-    return TableData(f"{len(rows)} models ({budget} budget)", headers, cells, justify)
+def conclude_results(results: StudyResults) -> str:
+    """The conclusion from the report's recorded rows (see `conclude`)."""
+    as_recipe = [row["model"] for row in results.rows
+                 if not shrunk_settings(row["model"], results.budget)]
+    return conclude(results.rows, results.budget, as_recipe)
 
 
 def conclude(rows: list[dict], budget: str, as_recipe=()) -> str:
@@ -223,17 +157,19 @@ def best_of_each_setting(done: list[dict]) -> str:
     return "; ".join(parts)
 
 
-def curves_grid(rows: list[dict], curves: list[dict]):
+def curves_grid(results: StudyResults):
     """One panel per model: training and test accuracy per epoch."""
+    # deferred: matplotlib is slow to import and only the figures need it
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator, PercentFormatter
 
+    rows = results.rows
     columns = min(5, len(rows))
     lines = -(-len(rows) // columns)
     figure = Figure(figsize=(3.2 * columns, 2.6 * lines))
     axes = figure.subplots(lines, columns, squeeze=False).ravel()
     for ax, row in zip(axes, rows, strict=False):
-        epochs = [e for e in curves if e["model"] == row["model"]]
+        epochs = results.curve(row)
         x = [e["epoch"] for e in epochs]
         ax.plot(x, [e["train_acc"] for e in epochs], "o-", markersize=3, label="train")
         ax.plot(x, [e["val_acc"] for e in epochs], "s--", markersize=3, label="test")
@@ -247,10 +183,14 @@ def curves_grid(rows: list[dict], curves: list[dict]):
     axes[0].legend(fontsize="small")
     figure.supxlabel("epoch")
     figure.tight_layout()
-    return figure
+    return "curves", "training and test accuracy per epoch of every model", figure
 
 
-def confusion_figure(run: Path, path: Path) -> Path:
-    """The confusion matrix of a run's model on the test set, as a PNG."""
-    confusion, classes, _ = test_confusion(run, resolve_device("auto"))
-    return save_confusion_png(confusion, classes, path)
+def confusion(results: StudyResults):
+    """The confusion matrix of the best finished model on the test set (None: none finished)."""
+    best = max(results.finished(), key=lambda r: r["test_acc"], default=None)
+    if best is None:
+        return None
+    matrix, classes, _ = test_confusion(results.folder / best["run"], resolve_device("auto"))
+    caption = f"confusion matrix of the best model, {best['model']}, on the test set"
+    return "confusion", caption, confusion_figure(matrix, classes)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from cnnlab.errors import UsageError
 from cnnlab.experiments.sweep.definition import Sweep
-from cnnlab.experiments.sweep.space import GridAxis, trial_config
+from cnnlab.experiments.sweep.space import SEED, GridAxis, trial_config
 from cnnlab.models.spec import ModelSpec, format_value
 from cnnlab.train.config import TrainConfig, resolve_config
 
@@ -60,6 +60,11 @@ class Setup:
     notes: tuple[str, ...] = ()
     """What else the setup fixes, in words (where its specs were sampled from, say); a note
     that differs from the chapter's is a deviation."""
+    spec_settings: dict = field(default_factory=dict)
+    """Settings of one spec only, over `settings` (``{"alexnet": {"resize": 68}}``)."""
+    seeds: tuple[int, ...] = (0,)
+    """The seeds every trial is repeated with (paired: a seed gives each variant the same data
+    order and augmentation)."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,8 @@ class Plan:
     labels: dict
     trains: bool
     notes: tuple[str, ...] = ()
+    spec_settings: dict = field(default_factory=dict)
+    seeds: tuple[int, ...] = (0,)
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -82,19 +89,26 @@ class Plan:
 
     def sweep(self) -> Sweep:
         """The sweep that trains the plan's grid."""
-        return Sweep(self.specs, tuple(GridAxis(key, tuple(values))
-                                       for key, values in self.grid.items()),
-                     settings=dict(self.settings))
+        axes = (*(GridAxis(key, tuple(values)) for key, values in self.grid.items()),
+                GridAxis(SEED, self.seeds))
+        return Sweep(self.specs, axes, settings=dict(self.settings),
+                     spec_settings=self.spec_settings)
 
-    def config(self) -> TrainConfig:
-        """The training configuration of the plan's first trial (its first spec and values)."""
+    def config(self, spec: str | None = None) -> TrainConfig:
+        """The training configuration of `spec`'s first trial (default: the first spec's),
+        at the first value of each axis."""
+        spec = self.specs[0] if spec is None else spec
         first = {key: values[0] for key, values in self.grid.items()}
-        return trial_config({"model": self.specs[0], **first}, self.settings)
+        return trial_config({"model": spec, **first, SEED: self.seeds[0]},
+                            {**self.settings, **self.spec_settings.get(spec, {})})
 
     def to_dict(self) -> dict:
         record = {"budget": self.budget, "specs": list(self.specs),
                   "grid": {key: list(values) for key, values in self.grid.items()},
-                  "settings": dict(self.settings)}
+                  "settings": dict(self.settings), "seeds": list(self.seeds)}
+        if self.spec_settings:
+            record["spec_settings"] = {spec: dict(values)
+                                       for spec, values in self.spec_settings.items()}
         if self.measure is not None:
             record["measure"] = dataclasses.asdict(self.measure)
         return record
@@ -112,6 +126,7 @@ class Study:
     budgets: dict
     """``quick`` and ``full`` Setups (``tiny`` is derived from ``quick`` unless given)."""
     specs: tuple[str, ...] = ()
+    """The specs it trains (default: those `names` names, in its order)."""
     grid: dict = field(default_factory=dict)
     names: dict = field(default_factory=dict)
     """Short names of specs for tables, figures and the conclusion."""
@@ -122,6 +137,8 @@ class Study:
     """``figure(results) -> (file stem, caption, matplotlib Figure)`` for each extra figure."""
     trains: bool = True
     """False for a study that only measures (its specs are benchmarked, not trained)."""
+    title: str = ""
+    """The report page's title (default ``Study NAME``)."""
 
     def __post_init__(self):
         missing = {"quick", CHAPTER} - set(self.budgets)
@@ -129,6 +146,8 @@ class Study:
             raise ValueError(f"study {self.name} needs budgets {sorted(missing)}")
         object.__setattr__(self, "names", {canonical(spec): name
                                            for spec, name in self.names.items()})
+        if not self.specs:
+            object.__setattr__(self, "specs", tuple(self.names))
 
     def setup(self, budget: str) -> Setup:
         check_budget(budget)
@@ -137,14 +156,17 @@ class Study:
             return tiny_setup(quick, quick.specs or self.specs, quick.grid or self.grid)
         return self.budgets[budget]
 
-    def plan(self, budget: str) -> Plan:
-        """The specs, grid, settings and measurements of `budget`."""
+    def plan(self, budget: str, seeds: tuple[int, ...] | None = None) -> Plan:
+        """The specs, grid, settings and measurements of `budget` (repeated with `seeds`, by
+        default the budget's)."""
         setup = self.setup(budget)
         specs = tuple(canonical(spec) for spec in (setup.specs or self.specs))
         return Plan(self.name, budget, specs, dict(setup.grid or self.grid),
                     dict(setup.settings), setup.measure,
                     {canonical(spec): dict(extra) for spec, extra in setup.labels.items()},
-                    self.trains, setup.notes)
+                    self.trains, setup.notes,
+                    {canonical(spec): dict(own) for spec, own in setup.spec_settings.items()},
+                    tuple(setup.seeds if seeds is None else seeds))
 
     def name_of(self, spec: str) -> str:
         return self.names.get(spec, spec)
@@ -169,12 +191,21 @@ def tiny_setup(quick: Setup, specs: tuple[str, ...], grid: dict) -> Setup:
     """The quick setup shrunk to a smoke run: 256 images, one epoch, batches of at most 64, the
     first and last spec and value of each axis, two batch sizes and two timed steps."""
     ends = {key: _ends(values) for key, values in grid.items()}
-    settings = {**quick.settings, **TINY_SETTINGS}
-    if "batch_size" not in ends:
-        settings["batch_size"] = min(settings.get("batch_size") or TINY_BATCH, TINY_BATCH)
+    specs = _ends(specs)
+    settings = _tiny_settings(quick.settings, ends)
     measure = quick.measure and dataclasses.replace(
         quick.measure, batch_sizes=_ends(quick.measure.batch_sizes), steps=2, warmup=1)
-    return Setup(settings, _ends(specs), ends, measure, quick.labels, quick.notes)
+    kept = set(map(canonical, specs))
+    own = {spec: _tiny_settings({**quick.settings, **values}, ends)
+           for spec, values in quick.spec_settings.items() if canonical(spec) in kept}
+    return Setup(settings, specs, ends, measure, quick.labels, quick.notes, own, (0,))
+
+
+def _tiny_settings(settings: dict, grid: dict) -> dict:
+    shrunk = {**settings, **TINY_SETTINGS}
+    if "batch_size" not in grid:
+        shrunk["batch_size"] = min(shrunk.get("batch_size") or TINY_BATCH, TINY_BATCH)
+    return shrunk
 
 
 # --- what a budget changes ------------------------------------------------------------------------
@@ -224,8 +255,11 @@ def deviations(plan: Plan, chapter: Plan) -> list[str]:
                          f"{_values(theirs) or 'not swept'}")
     found += [f"{mine} instead of {theirs}"
               for mine, theirs in zip(plan.notes, chapter.notes, strict=False) if mine != theirs]
+    if plan.trains and chapter.trains and plan.seeds != chapter.seeds:
+        found.append(f"{_seed_count(plan.seeds)} instead of {_seed_count(chapter.seeds)}")
     if plan.trains and chapter.trains:
-        found += setting_changes(plan.config(), chapter.config(), skip=plan.grid)
+        found += _setting_deviations(plan, lambda spec: chapter.config(
+            spec if spec in chapter.specs else None))
     if plan.measure and chapter.measure:
         for name in ("batch_sizes", "side", "steps"):
             mine, theirs = getattr(plan.measure, name), getattr(chapter.measure, name)
@@ -236,9 +270,22 @@ def deviations(plan: Plan, chapter: Plan) -> list[str]:
     return found
 
 
+def _seed_count(seeds: tuple[int, ...]) -> str:
+    return f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} ({_values(seeds)})"
+
+
+def _setting_deviations(plan: Plan, reference: Callable) -> list[str]:
+    """The settings of `plan` that differ from ``reference(spec)``: once for the plan, or for
+    each spec (``lenet: 3 epochs instead of 10 epochs``) where specs have settings of their own."""
+    if not plan.spec_settings:
+        return setting_changes(plan.config(), reference(None), skip=plan.grid)
+    return [f"{spec}: {', '.join(changes)}" for spec in plan.specs
+            if (changes := setting_changes(plan.config(spec), reference(spec), skip=plan.grid))]
+
+
 def study_settings(chapter: Plan) -> list[str]:
     """What the study itself sets in the chapter's setting, against each model's seed recipe."""
     if not chapter.trains:
         return []
-    reference = resolve_config({"model": chapter.specs[0]})
-    return setting_changes(chapter.config(), reference, skip=chapter.grid)
+    return _setting_deviations(chapter, lambda spec: resolve_config(
+        {"model": spec or chapter.specs[0]}))

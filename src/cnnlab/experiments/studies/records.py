@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cnnlab.analysis.statistics import ranking_sentence
 from cnnlab.display import format_value, percent
 from cnnlab.files import read_csv
 
@@ -32,6 +33,8 @@ class StudyResults:
     curves: dict[int, list[dict]] = field(default_factory=dict)
     names: dict = field(default_factory=dict)
     """Short names of the specs."""
+    folder: Path | None = None
+    """The study's folder, where each row's ``run`` lies."""
 
     @classmethod
     def read(cls, folder: str | Path, budget: str, keys=(), names=None) -> StudyResults:
@@ -41,7 +44,7 @@ class StudyResults:
             for row in read_csv(folder / CURVES_FILE):
                 curves.setdefault(row["trial"], []).append(row)
         return cls(budget, tuple(keys), read_csv(folder / RESULTS_FILE), curves,
-                   dict(names or {}))
+                   dict(names or {}), folder)
 
     def where(self, **match) -> list[dict]:
         """The rows whose columns equal `match` (``model=`` included)."""
@@ -74,14 +77,35 @@ class StudyResults:
         """The short name of the row's spec."""
         return self.names.get(row["model"], row["model"])
 
-    def ranked(self, rows: list[dict] | None = None) -> str:
-        """Rows by test accuracy, best first: ``all layers 84.1%, none 76.0%`` (trials that
-        diverged last, marked)."""
+    def ranked(self, rows: list[dict] | None = None, column: str = "test_acc") -> str:
+        """Rows by test accuracy (or `column`), best first: ``all layers 84.1%, none 76.0%``
+        (trials that diverged last, marked)."""
         rows = self.rows if rows is None else rows
-        done = sorted(self.finished(rows), key=lambda r: -r["test_acc"])
+        done = sorted(self.finished(rows), key=lambda r: -r[column])
         failed = [r for r in rows if r not in done]
-        return ", ".join([f"{self.label(r)} {percent(r['test_acc'])}" for r in done]
-                         + [f"{self.label(r)} {r.get('status')}" for r in failed])
+        runs = self.by_seed(done, column)
+        if any(len(seeds) > 1 for seeds in runs.values()):
+            ranking = [ranking_sentence(runs)]
+        else:
+            ranking = [f"{self.label(r)} {percent(r[column])}" for r in done]
+        return ", ".join(ranking + [f"{self.label(r)}{self._seed(r)} {r.get('status')}"
+                                    for r in failed])
+
+    def by_seed(self, rows: list[dict], column: str = "test_acc") -> dict[str, dict]:
+        """Each variant's (label's) `column` by seed, in the rows' order: the repeats a paired
+        comparison needs."""
+        runs: dict[str, dict] = {}
+        for row in rows:
+            runs.setdefault(self.label(row), {})[row.get("seed", 0)] = row[column]
+        return runs
+
+    def _seed(self, row: dict) -> str:
+        return f" (seed {row['seed']})" if len({r.get("seed") for r in self.rows}) > 1 else ""
+
+    def best(self, column: str = "test_acc") -> dict | None:
+        """The finished row with the highest `column` (None: no finished row records it)."""
+        return max((r for r in self.finished() if r.get(column) is not None),
+                   key=lambda r: r[column], default=None)
 
     def curve(self, row: dict) -> list[dict]:
         """The row's epochs (train and validation loss and accuracy)."""

@@ -19,7 +19,6 @@ from cnnlab.analysis.bench import BenchOptions, bench
 from cnnlab.analysis.summary import forward_flops
 from cnnlab.display import LEFT, RIGHT, TableData, percent
 from cnnlab.errors import UsageError
-from cnnlab.experiments.listing import read_result, run_history
 from cnnlab.experiments.studies.definition import CHAPTER, Plan, Study, deviations, study_settings
 from cnnlab.experiments.studies.page import FigureFile, ReportPage, WrittenReport
 from cnnlab.experiments.studies.records import (
@@ -29,6 +28,7 @@ from cnnlab.experiments.studies.records import (
     StudyResults,
 )
 from cnnlab.experiments.sweep.definition import SWEEPS_ROOT, Sweep
+from cnnlab.experiments.sweep.space import SEED
 from cnnlab.experiments.sweep.storage import SWEEP_FILE, open_sweep
 from cnnlab.experiments.sweep.worker import run_sweep
 from cnnlab.files import save_figure, write_csv
@@ -36,6 +36,7 @@ from cnnlab.models.build import build_for_input, input_chw
 from cnnlab.models.spec import format_value
 from cnnlab.train.autotune import PROBE_BATCH
 from cnnlab.train.device import resolve_device
+from cnnlab.train.rundir import CONFIG, RunDir
 from cnnlab.train.runtime import decide_step
 
 MIB = 2**20
@@ -51,6 +52,7 @@ COLUMNS = {
     "val_acc": ("val acc", percent),
     "test_acc": ("test acc", percent),
     "test_loss": ("test loss", "{:.4f}".format),
+    "plain_test_acc": ("test acc, moving averages", percent),
     "train_acc": ("train acc", percent),
     "train_loss": ("train loss", "{:.4f}".format),
     "best_epoch": ("best epoch", str),
@@ -63,9 +65,9 @@ COLUMNS = {
 }
 """Each result column's header and format."""
 TRIAL_COLUMNS = ("trial", "model")
-RESULT_COLUMNS = ("input", "mflops", "parameters", "epochs", "status", "note", "val_acc",
-                  "test_acc", "test_loss", "train_acc", "train_loss", "best_epoch",
-                  "seconds_per_epoch", "images_per_s", "run")
+RESULT_COLUMNS = ("input", "mflops", "parameters", "train_images", "epochs", "status", "note",
+                  "val_acc", "test_acc", "plain_test_acc", "test_loss", "train_acc", "train_loss",
+                  "best_epoch", "seconds_per_epoch", "images_per_s", "run")
 MEASURED_COLUMNS = ("batch_size", "bench_images_per_s", "ms_per_step", "peak_mib", "added_mib")
 
 
@@ -84,10 +86,11 @@ class StudyReport(WrittenReport):
 
 
 def run_study(study: Study, budget: str = "quick", out: str | Path | None = None,
-              workers: int = 1, storage: str | None = None, progress: bool = True
-              ) -> StudyReport:
-    """Run (or continue) `study` at `budget` and write its folder; return its report."""
-    plan = study.plan(budget)
+              workers: int = 1, storage: str | None = None, progress: bool = True,
+              seeds: tuple[int, ...] | None = None) -> StudyReport:
+    """Run (or continue) `study` at `budget`, each trial repeated with `seeds` (default: the
+    budget's), and write its folder; return its report."""
+    plan = study.plan(budget, seeds)
     out = Path(out) if out is not None else study_folder(study.name, budget)
     started = time.perf_counter()
     rows, curves = [], []
@@ -105,11 +108,15 @@ def run_study(study: Study, budget: str = "quick", out: str | Path | None = None
                           "against each swept value, and every trial's validation curve")
                ] if plan.trains else []
     for make in study.figures:
-        stem, caption, figure = make(results)
+        drawn = make(results)
+        if drawn is None:  # nothing to draw from these results
+            continue
+        stem, caption, figure = drawn
         figures.append(FigureFile(f"{stem}.png", caption))
         save_figure(figure, out / f"{stem}.png")
     page = ReportPage(
-        title=f"Study {study.name}", summary=study.question + " " + describe_plan(plan),
+        title=study.title or f"Study {study.name}",
+        summary=study.question + " " + describe_plan(plan),
         budget=budget, conclusion=conclusion, tables=[results_table(study, results)],
         figures=figures, settings=settings_record(plan),
         deviations=deviations(plan, study.plan(CHAPTER)) if budget != CHAPTER else [],
@@ -140,7 +147,10 @@ def describe_plan(plan: Plan) -> str:
         trials = len(plan.specs)
         for values in plan.grid.values():
             trials *= len(values)
-        what.append(f"trains {trials} trial{'s' if trials != 1 else ''}")
+        repeats = len(plan.seeds)
+        what.append(f"trains {trials} trial{'s' if trials != 1 else ''}" if repeats == 1 else
+                    f"trains {trials} variant{'s' if trials != 1 else ''} with {repeats} seeds "
+                    f"each ({trials * repeats} trials)")
     if plan.measure is not None:
         what.append("times training steps at batch sizes "
                     + ", ".join(map(str, plan.measure.batch_sizes)))
@@ -148,12 +158,14 @@ def describe_plan(plan: Plan) -> str:
 
 
 def settings_record(plan: Plan) -> dict:
-    """The plan and the full configuration of its first trial, for the report's settings."""
+    """The plan and the full configuration of its first trial (of each spec's, where specs have
+    settings of their own), for the report's settings."""
     record = plan.to_dict()
     if plan.trains:
-        config = plan.config().to_dict()
-        config.pop("decisions", None)
-        record["first trial"] = config
+        for spec in plan.specs if plan.spec_settings else plan.specs[:1]:
+            config = plan.config(spec).to_dict()
+            config.pop("decisions", None)
+            record[f"first trial of {spec}" if plan.spec_settings else "first trial"] = config
     return record
 
 
@@ -167,19 +179,25 @@ def train(plan: Plan, out: Path, workers: int, storage: str | None, progress: bo
                      workers=workers, progress=progress)
     rows, curves = [], []
     for row in done.rows:
-        params = {"model": row["model"], **{key: row[key] for key in plan.keys}}
+        if row[SEED] not in plan.seeds:  # a repeat an earlier run of the study asked for
+            continue
+        params = {"model": row["model"], **{key: row[key] for key in (*plan.keys, SEED)}}
         config = sweep.config(params)
-        run = out / row["run"] if row["run"] else None
-        history = run_history(run) if run else []
-        result = read_result(run) if run else {}
+        run = RunDir(out / row["run"]) if row["run"] else None
+        history = run.read_history() if run else []
+        result = run.read_result() if run else {}
+        recorded = run.read_config() if run and run.file(CONFIG).is_file() else {}
         last = history[-1] if history else {}
-        record = {key: row[key] for key in (*TRIAL_COLUMNS, *plan.keys)}
+        record = {key: row[key] for key in (*TRIAL_COLUMNS, *plan.keys, SEED)}
         record.update(plan.labels.get(row["model"], {}))
         record.update({
             "input": config.resize, "mflops": mflops(config.model, config.resize),
-            "parameters": row["parameters"], "epochs": len(history), "status": row["status"],
+            "parameters": row["parameters"],
+            "train_images": recorded.get("data", {}).get("train_images"),
+            "epochs": len(history), "status": row["status"],
             "note": row["note"], "val_acc": row["val_acc"], "test_acc": row["test_acc"],
-            "test_loss": result.get("test_loss"), "train_acc": last.get("train_acc"),
+            "test_loss": result.get("test_loss"), "plain_test_acc": result.get("plain_test_acc"),
+            "train_acc": last.get("train_acc"),
             "train_loss": last.get("train_loss"), "best_epoch": row["best_epoch"],
             "seconds_per_epoch": row["seconds_per_epoch"],
             "images_per_s": (sum(e["images_per_s"] for e in history) / len(history)
@@ -197,8 +215,8 @@ def check_same_definition(out: Path, sweep, storage: str | None) -> None:
         return
     recorded = Sweep.from_dict(open_sweep(out, storage).user_attrs["sweep"])
     if recorded.identity() != sweep.identity():
-        raise UsageError(f"{out} holds a study run with another definition (another study, "
-                         "budget or cnnlab version); choose another --out")
+        raise UsageError(f"{out} holds a study trained with other settings (another study, "
+                         "budget, models or cnnlab version); choose another --out")
 
 
 @cache

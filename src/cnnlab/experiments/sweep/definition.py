@@ -8,6 +8,7 @@ folder, named after its parameters.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -19,10 +20,12 @@ from cnnlab.errors import UsageError
 from cnnlab.experiments.sweep.space import (
     MODEL,
     MODEL_OPTION,
+    SEED,
     GridAxis,
     SearchRange,
     parse_grid,
     parse_search,
+    parse_seeds,
     trial_config,
 )
 from cnnlab.models.spec import ModelSpec
@@ -46,20 +49,29 @@ class Sweep:
     settings: dict = field(default_factory=dict)
     """The user's training settings, shared by every trial (a layer of `resolve_config`)."""
     recipe: str | None = None
+    spec_settings: dict = field(default_factory=dict)
+    """Settings of one spec's trials only (``{spec: {"resize": 68}}``), over `settings`."""
 
     def __post_init__(self):
         if not self.specs:
             raise UsageError("a sweep needs at least one model spec, e.g. cnnlab sweep lenet "
                              "--grid lr=0.01,0.1,1")
         object.__setattr__(self, "specs", tuple(str(ModelSpec.parse(s)) for s in self.specs))
+        object.__setattr__(self, "spec_settings", {str(ModelSpec.parse(spec)): dict(values)
+                                                   for spec, values in self.spec_settings.items()})
         object.__setattr__(self, "grid", tuple(self.grid))
         object.__setattr__(self, "search", tuple(self.search))
         keys = [MODEL, *(axis.key for axis in self.grid), *(r.key for r in self.search)]
         if len(set(keys)) != len(keys):
             raise UsageError(f"each key may be swept once, got {', '.join(keys[1:])}")
-        swept = set(keys) & set(self.settings)
+        swept = set(keys) & {key for values in (self.settings, *self.spec_settings.values())
+                             for key in values}
         if swept:
             raise UsageError(f"{', '.join(sorted(swept))} is both swept and set; drop one")
+        unknown = set(self.spec_settings) - set(self.specs)
+        if unknown:
+            raise UsageError(f"settings are given for {', '.join(sorted(unknown))}, which the "
+                             "sweep does not train; list it among the specs")
         if self.search and not self.trials:
             raise UsageError("--search needs --trials N (how many points to sample)")
         if self.trials and not self.search:
@@ -70,10 +82,26 @@ class Sweep:
         self.check()
 
     @classmethod
-    def parse(cls, specs, grid=(), search=(), trials=None, settings=None, recipe=None) -> Sweep:
-        """A sweep from command-line text: ``--grid lr=0.1,1`` and ``--search lr=1e-3..1:log``."""
-        return cls(tuple(specs), tuple(parse_grid(g) for g in grid),
-                   tuple(parse_search(s) for s in search), trials, dict(settings or {}), recipe)
+    def parse(cls, specs, grid=(), search=(), trials=None, settings=None, recipe=None,
+              seeds: str | None = None) -> Sweep:
+        """A sweep from command-line text: ``--grid lr=0.1,1``, ``--search lr=1e-3..1:log`` and
+        ``--seeds 3`` (each point repeated with seeds 0, 1, 2)."""
+        axes = tuple(parse_grid(g) for g in grid)
+        if seeds is not None and search:
+            raise UsageError("--seeds repeats the points of a grid; a search samples its own "
+                             "(drop --seeds, or sweep seed as a --grid)")
+        if seeds is not None:
+            axes += (GridAxis(SEED, parse_seeds(seeds)),)
+        return cls(tuple(specs), axes, tuple(parse_search(s) for s in search), trials,
+                   dict(settings or {}), recipe)
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        """The seeds each point is repeated with (one, the setting's, when not swept)."""
+        for axis in self.grid:
+            if axis.key == SEED:
+                return tuple(axis.values)
+        return (self.settings.get(SEED, 0),)
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -90,7 +118,8 @@ class Sweep:
 
     def config(self, params: dict) -> TrainConfig:
         """The training configuration of the trial with these parameters."""
-        return trial_config(params, self.settings, self.recipe)
+        own = self.spec_settings.get(str(ModelSpec.parse(params[MODEL])), {})
+        return trial_config(params, {**self.settings, **own}, self.recipe)
 
     def check(self) -> None:
         """Build every trial's configuration (the corners of a search) so that a bad value is
@@ -110,20 +139,29 @@ class Sweep:
                 "grid": [{"key": a.key, "values": list(a.values)} for a in self.grid],
                 "search": [{"key": r.key, "low": r.low, "high": r.high, "log": r.log}
                            for r in self.search],
-                "trials": self.trials, "settings": self.settings, "recipe": self.recipe}
+                "trials": self.trials, "settings": self.settings, "recipe": self.recipe,
+                **({"spec_settings": self.spec_settings} if self.spec_settings else {})}
 
     @classmethod
     def from_dict(cls, record: dict) -> Sweep:
         return cls(tuple(record["specs"]),
                    tuple(GridAxis(a["key"], tuple(a["values"])) for a in record["grid"]),
                    tuple(SearchRange(**r) for r in record["search"]), record["trials"],
-                   dict(record["settings"]), record["recipe"])
+                   dict(record["settings"]), record["recipe"], record.get("spec_settings", {}))
 
     def identity(self) -> dict:
-        """The definition without the runtime settings: what makes two sweeps the same."""
+        """The definition without the runtime settings and without which seeds repeat it: what
+        makes two sweeps the same (running it with more seeds continues it)."""
         record = self.to_dict()
         record["settings"] = {k: v for k, v in self.settings.items() if k not in RUNTIME_SETTINGS}
+        record["grid"] = [{**axis, "values": "repeats"} if axis["key"] == SEED else axis
+                          for axis in record["grid"]]
         return record
+
+    def with_seeds(self, seeds: tuple[int, ...]) -> Sweep:
+        """The same sweep repeated with `seeds`."""
+        return dataclasses.replace(self, grid=tuple(
+            GridAxis(SEED, tuple(seeds)) if axis.key == SEED else axis for axis in self.grid))
 
     def default_name(self) -> str:
         """``sweep-lenet-lr-1a2b3c``: the first spec's name, the swept keys and a hash of the

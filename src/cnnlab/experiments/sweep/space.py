@@ -109,6 +109,29 @@ def parse_grid(text: str) -> GridAxis:
     return GridAxis(key, values)
 
 
+SEED = "seed"
+"""The setting that repeats a trial: each seed draws its own initial weights, data order and
+augmentation, the same for every variant (repeats are paired)."""
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """``--seeds 3`` is seeds 0, 1, 2; ``--seeds 0,4,7`` lists them."""
+    flag = f"--seeds {text}"
+    try:
+        if "," not in text:
+            count = int(text)
+            if count < 1:
+                raise ValueError
+            return tuple(range(count))
+        seeds = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise UsageError(f"{flag}: expected a number of seeds (3 means 0, 1, 2) or a list of "
+                         "seeds such as 0,1,2") from None
+    if len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise UsageError(f"{flag}: list each seed once, each 0 or more")
+    return seeds
+
+
 def _range_end(text: str, flag: str) -> int | float:
     text = text.strip()
     try:

@@ -126,10 +126,19 @@ def create_study(sweep: Sweep, out: str | Path | None = None, name: str | None =
     elif Sweep.from_dict(recorded).identity() != sweep.identity():
         raise UsageError(f"sweep {name!r} already exists with another definition "
                          f"({describe_sweep(Sweep.from_dict(recorded))}); choose another --name")
+    else:
+        _add_seeds(study, Sweep.from_dict(recorded), sweep)
     write_text(out / SWEEP_FILE, json.dumps({"name": name, "storage": hidden_password(url)},
                                             indent=2) + "\n")
     queue_unfinished(study, sweep)
     return study, out
+
+
+def _add_seeds(study, recorded: Sweep, sweep: Sweep) -> None:
+    """Record the seeds `sweep` repeats that the study's definition lacks, after its own."""
+    seeds = (*recorded.seeds, *(s for s in sweep.seeds if s not in recorded.seeds))
+    if seeds != recorded.seeds:
+        study.set_user_attr("sweep", recorded.with_seeds(seeds).to_dict())
 
 
 def load_study(name: str, storage: str, heartbeat: int = HEARTBEAT, seed: int | None = None):
