@@ -84,6 +84,11 @@ class StudyReport(WrittenReport):
     plan: Plan | None = None
     results: StudyResults | None = None
 
+    @property
+    def rows(self) -> list[dict]:
+        """The rows of ``results.csv`` as read back."""
+        return self.results.rows if self.results else []
+
 
 def run_study(study: Study, budget: str = "quick", out: str | Path | None = None,
               workers: int = 1, storage: str | None = None, progress: bool = True,
