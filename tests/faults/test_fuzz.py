@@ -60,10 +60,12 @@ class ReachedTheWork(Exception):
 
 @pytest.fixture
 def stand_ins(monkeypatch, tmp_path, picture_folder):
-    """Training, sweeps, lr-find, exports and benchmarks replaced by stand-ins that
-    raise ReachedTheWork once their arguments are checked."""
+    """Training, sweeps (a study's and the chapter report's too), lr-find, exports and
+    benchmarks replaced by stand-ins that raise ReachedTheWork once their arguments are
+    checked."""
     import cnnlab.analysis.bench as bench
     import cnnlab.experiments as experiments
+    import cnnlab.experiments.studies.runner as study_runner
     import cnnlab.export as export
     import cnnlab.train.trainer as trainer
 
@@ -77,6 +79,7 @@ def stand_ins(monkeypatch, tmp_path, picture_folder):
     monkeypatch.setattr(trainer.Trainer, "fit", fit)
     for module, name in ((bench, "bench"), (experiments, "run_sweep"),
                          (experiments, "join_sweep"), (experiments, "lr_find_run"),
+                         (study_runner, "run_sweep"), (study_runner, "measure_plan"),
                          (export, "export_run")):
         monkeypatch.setattr(module, name, reached)
     monkeypatch.chdir(tmp_path)
