@@ -123,7 +123,8 @@ def test_bn_vs_dropout_says_when_the_two_evaluations_disagree():
     text = conclude_bn_vs_dropout(StudyResults("quick", (), rows, names=REGULARISERS))
     assert ("With the moving averages as trained (no recomputation): both 80.0%, neither 64.8%, "
             "batch norm 59.8%, dropout 21.0%; the two evaluations disagree: with the moving "
-            "averages both leads, with recomputed statistics batch norm.") in text
+            "averages both leads, with recomputed statistics batch norm (one seed each: a single "
+            "measurement, not a finding).") in text
     same = [{**row, "plain_test_acc": row["test_acc"]} for row in rows]
     assert "agree on the best" in conclude_bn_vs_dropout(
         StudyResults("quick", (), same, names=REGULARISERS))

@@ -32,6 +32,8 @@ def _evaluations(results: StudyResults) -> str:
     verdict = ("the two evaluations agree on the best" if best is plain else
                f"the two evaluations disagree: with the moving averages {results.label(plain)} "
                f"leads, with recomputed statistics {results.label(best)}")
+    if max(len(seeds) for seeds in results.by_seed(results.finished()).values()) < 2:
+        verdict += " (one seed each: a single measurement, not a finding)"
     return (f" With the moving averages as trained (no recomputation): "
             f"{results.ranked(column='plain_test_acc')}; {verdict}.")
 
