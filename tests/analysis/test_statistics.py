@@ -21,6 +21,8 @@ from cnnlab.analysis.statistics import (
     rank_groups,
     ranking_sentence,
     seeds_needed,
+    variant_intervals,
+    with_intervals,
 )
 
 BATCH_NORM = {0: 0.841, 1: 0.862, 2: 0.833, 3: 0.855}
@@ -284,3 +286,22 @@ def test_rank_correlation_with_repeated_factor_levels_leaves_degenerate_resample
 def test_rank_correlation_needs_three_varying_pairs(x, y):
     with pytest.raises(ValueError, match="rank correlation needs"):
         rank_correlation(x, y)
+
+
+def test_with_intervals_adds_each_variants_interval_to_its_rows():
+    rows = [{"model": "a", "seed": s, "acc": v} for s, v in enumerate((0.80, 0.82, 0.84))]
+    rows += [{"model": "b", "seed": 0, "acc": 0.7}, {"model": "b", "seed": 1, "acc": None}]
+    widened = with_intervals(rows, lambda r: r["model"], "acc")
+    expected = stats.ttest_1samp([0.80, 0.82, 0.84], 0).confidence_interval()
+    first = widened[0]
+    assert first["acc"] == 0.80 and first["acc_n"] == 3
+    assert first["acc_mean"] == pytest.approx(0.82)
+    assert (first["acc_low"], first["acc_high"]) == pytest.approx((expected.low, expected.high))
+    assert widened[3]["acc_n"] == 1 and widened[3]["acc_low"] is None  # one value: no interval
+    assert widened[4]["acc"] is None and widened[4]["acc_n"] == 1  # b's value counts for b
+
+
+def test_variant_intervals_leave_out_what_does_not_count():
+    rows = [{"v": "a", "acc": 0.9, "ok": True}, {"v": "a", "acc": 0.1, "ok": False}]
+    found = variant_intervals(rows, lambda r: r["v"], "acc", counts=lambda r: r["ok"])
+    assert found["a"].n == 1 and found["a"].mean == 0.9

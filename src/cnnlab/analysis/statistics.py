@@ -172,6 +172,40 @@ def ranking_sentence(variants: Mapping[str, Runs], confidence: float = 0.95) -> 
     return "; then ".join(parts)
 
 
+def variant_intervals(rows: Sequence[Mapping], variant: Callable[[Mapping], Hashable],
+                      column: str, confidence: float = 0.95,
+                      counts: Callable[[Mapping], bool] = lambda row: True
+                      ) -> dict[Hashable, Estimate]:
+    """Each variant's `column` over its rows (one per seed) as a mean with its interval.
+
+    `variant(row)` names a row's variant; rows without a value, or that `counts` leaves out
+    (a diverged trial, say), do not count.
+    """
+    values: dict[Hashable, list[float]] = {}
+    for row in rows:
+        if row.get(column) is not None and counts(row):
+            values.setdefault(variant(row), []).append(row[column])
+    return {name: interval(found, confidence) for name, found in values.items()}
+
+
+def with_intervals(rows: Sequence[Mapping], variant: Callable[[Mapping], Hashable],
+                   column: str, confidence: float = 0.95,
+                   counts: Callable[[Mapping], bool] = lambda row: True) -> list[dict]:
+    """The rows, each with its variant's mean, interval bounds and n of `column` beside its own
+    value (``test_acc_mean``, ``test_acc_low``, ``test_acc_high``, ``test_acc_n``), so a CSV
+    keeps every seed's value and shows the interval; no interval (one seed) is left empty."""
+    found = variant_intervals(rows, variant, column, confidence, counts)
+    widened = []
+    for row in rows:
+        estimate = found.get(variant(row))
+        bounds = (None, None) if estimate is None or math.isnan(estimate.low) else (
+            estimate.low, estimate.high)
+        widened.append({**row, f"{column}_mean": estimate and estimate.mean,
+                        f"{column}_low": bounds[0], f"{column}_high": bounds[1],
+                        f"{column}_n": estimate.n if estimate else 0})
+    return widened
+
+
 class KSTest(NamedTuple):
     """A two-sample Kolmogorov-Smirnov test: the largest gap D between the two empirical
     distribution functions and the p-value of no difference."""

@@ -14,6 +14,7 @@ from cnnlab.experiments.studies.chapter import (
     conclude,
     model_config,
 )
+from cnnlab.experiments.studies.records import StudyResults
 from cnnlab.models.build import build_for_input
 from cnnlab.train.config import resolve_config
 
@@ -67,13 +68,25 @@ def test_models_are_ranked_only_against_those_that_saw_the_same_data():
     rows = [row("lenet", 60_000, 10, 0.762, 900), row("lenet-bn", 60_000, 10, 0.848, 800),
             row("alexnet", 10_000, 3, 0.678, 1000), row("resnet18", 10_000, 3, 0.807, 300),
             row("nin", 20_000, 3, 0.9, 500), row("vgg-small", 20_000, 3, None, 5000, "diverged")]
-    text = conclude(rows, "quick", as_recipe=["lenet"])
+    text = conclude(StudyResults("quick", (), rows), as_recipe=["lenet"])
     assert text.startswith(
         "Best test accuracy (quick budget): nin 90.0% (the one model trained for 3 epochs on "
         "20,000 images); lenet-bn 84.8% (the 2 models trained for 10 epochs on 60,000 images); "
         "resnet18 80.7% (the 2 models trained for 3 epochs on 10,000 images). Most training "
         "images per second: alexnet")
-    assert "LeNet with the seed's recipe: 76.2% and 4.0 s/epoch" in text
+    assert "LeNet with the seed's recipe: 76.2%, n=1 and 4.0 s/epoch" in text
+
+
+def test_with_seeds_the_models_of_a_setting_are_ranked_by_interval():
+    rows = [{"model": model, "train_images": 60_000, "epochs": 10, "test_acc": acc + 0.002 * seed,
+             "status": "completed", "images_per_s": 900, "parameters": 10 ** 6,
+             "seconds_per_epoch": 4.0, "seed": seed}
+            for model, acc in (("lenet", 0.76), ("lenet-bn", 0.85)) for seed in range(3)]
+    text = conclude(StudyResults("quick", (), rows), as_recipe=["lenet"])
+    assert text.startswith("Best test accuracy (quick budget): lenet-bn 85.2% [84.7, 85.7], n=3; "
+                           "then lenet 76.2% [75.7, 76.7], n=3 (trained for 10 epochs on 60,000 "
+                           "images).")
+    assert "LeNet with the seed's recipe: 76.2% [75.7, 76.7], n=3 and 4.0 s/epoch" in text
 
 
 def test_running_again_reads_the_runs(tiny_chapter_report, capsys):

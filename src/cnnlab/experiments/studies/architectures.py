@@ -3,9 +3,10 @@ lower resolutions, NiN's 1x1 convolutions and head, DenseNet's memory-efficient 
 
 from __future__ import annotations
 
+from cnnlab.analysis.statistics import compare, interval
 from cnnlab.experiments.studies import figures
 from cnnlab.experiments.studies.definition import Measure, Setup, Study
-from cnnlab.experiments.studies.records import StudyResults, percent, points
+from cnnlab.experiments.studies.records import StudyResults, points
 
 
 def largest_gap(results: StudyResults, row: dict) -> tuple[float, int] | None:
@@ -19,18 +20,32 @@ def largest_gap(results: StudyResults, row: dict) -> tuple[float, int] | None:
 
 def conclude_overfit(results: StudyResults) -> str:
     parts = []
-    for row in sorted(results.rows, key=lambda r: r["model.dropout"]):
-        found = largest_gap(results, row)
-        if found is None or row["status"] != "completed":
-            parts.append(f"with dropout {row['model.dropout']:g} the trial {row['status']}")
+    for dropout in sorted({r["model.dropout"] for r in results.rows}):
+        rows = results.where(**{"model.dropout": dropout})
+        done = [r for r in results.finished(rows) if largest_gap(results, r) is not None]
+        if not done:
+            parts.append(f"with dropout {dropout:g} no trial finished "
+                         f"({', '.join(r['status'] for r in rows)})")
             continue
-        gap, epoch = found
-        parts.append(f"with dropout {row['model.dropout']:g} the training accuracy reached "
-                     f"{percent(row['train_acc'])} and the test accuracy {percent(row['test_acc'])}"
-                     f" after {row['epochs']} epochs, a gap of "
-                     f"{points(row['train_acc'] - row['test_acc']).lstrip('+')} (widest "
-                     f"{points(gap).lstrip('+')} at epoch {epoch})")
+        gap = interval([r["train_acc"] - r["test_acc"] for r in done])
+        widest = max(largest_gap(results, r)[0] for r in done)
+        overfits = ("it overfits (the interval excludes zero)" if gap.low > 0 else
+                    "no gap told apart from zero" if gap.n > 1 else "one seed: not a finding")
+        parts.append(f"with dropout {dropout:g} the training accuracy reached "
+                     f"{results.estimate('train_acc', **{'model.dropout': dropout}).percent()} "
+                     f"and the test accuracy "
+                     f"{results.estimate(**{'model.dropout': dropout}).percent()} after "
+                     f"{done[0]['epochs']} epochs, a gap of {gap.points()}: {overfits} (widest "
+                     f"{points(widest).lstrip('+')} at one epoch)")
     text = "; ".join(parts)
+    gaps = {dropout: {r.get("seed", 0): r["train_acc"] - r["test_acc"]
+                      for r in results.finished(results.where(**{"model.dropout": dropout}))}
+            for dropout in (0.0, 0.5)}
+    if set(gaps[0.0]) & set(gaps[0.5]):
+        found = compare("no dropout", gaps[0.0], "dropout 0.5", gaps[0.5])
+        results.findings.append(found)
+        text += (f". The gap between training and test accuracy, larger first: "
+                 f"{found.sentence}")
     return text[:1].upper() + text[1:] + ". (Training accuracy as measured during each epoch.)"
 
 
@@ -51,16 +66,23 @@ ALEXNET_OVERFIT = Study(
 
 
 def conclude_resolution(results: StudyResults) -> str:
-    done = sorted(results.finished(), key=lambda r: r["resize"])
-    if not done:
+    sides = sorted({r["resize"] for r in results.finished()})
+    if not sides:
         return "No trial finished."
-    listed = ", ".join(f"{r['resize']} px {percent(r['test_acc'])} ({r['seconds_per_epoch']:.1f} "
-                       f"s/epoch, {r['parameters'] / 1e6:.1f}M parameters, "
-                       f"{r['mflops']:,.0f} MFLOPs)" for r in done)
-    small, large = done[0], done[-1]
-    return (f"Test accuracy by input side: {listed}. From {small['resize']} to {large['resize']}"
-            f" px: {points(large['test_acc'] - small['test_acc'])} for "
-            f"{large['seconds_per_epoch'] / small['seconds_per_epoch']:.1f}x the time per epoch.")
+
+    def mean(column: str, side: int) -> float:
+        return results.estimate(column, resize=side).mean
+
+    listed = "; ".join(f"{side} px {results.estimate(resize=side).percent()} "
+                       f"({mean('seconds_per_epoch', side):.1f} s/epoch, "
+                       f"{mean('parameters', side) / 1e6:.1f}M parameters, "
+                       f"{mean('mflops', side):,.0f} MFLOPs)" for side in sides)
+    small, large = sides[0], sides[-1]
+    found = results.compared(f"{large} px", {"resize": large}, f"{small} px", {"resize": small})
+    slower = mean("seconds_per_epoch", large) / mean("seconds_per_epoch", small)
+    return (f"Test accuracy by input side: {listed}. {found[:1].upper()}{found[1:]}; "
+            f"{large} px takes {slower:.1f}x the time per epoch of {small} px. Ranked: "
+            f"{results.ranked()}.")
 
 
 VGG_RESOLUTION = Study(
@@ -88,14 +110,22 @@ ONE_BY_ONE = {"nin:num_1x1=1": "one 1x1 conv", "nin": "two 1x1 convs (the chapte
 
 
 def conclude_nin(results: StudyResults) -> str:
-    done = results.finished()
-    best = max(done, key=lambda r: r["test_acc"], default=None)
-    sizes = ", ".join(f"{results.name(r)} {r['parameters']:,}" for r in results.rows)
+    sizes = ", ".join(f"{results.name(r)} {r['parameters']:,}"
+                      for r in {r["model"]: r for r in results.rows}.values())
     stuck = results.at_chance()
-    chance = (f" Still at chance after {stuck[0]['epochs']} epochs: "
-              f"{', '.join(results.name(r) for r in stuck)}." if stuck else "")
-    return (f"Test accuracy: {results.ranked()}. Best: "
-            f"{results.name(best) if best else 'none'}.{chance} Parameters: {sizes}.")
+    chance = ""
+    if stuck:
+        specs = list(dict.fromkeys(r["model"] for r in stuck))
+        chance = f" Still at chance after {stuck[0]['epochs']} epochs: " + ", ".join(
+            results.names.get(spec, spec) + _seed_share(stuck, results.where(model=spec), spec)
+            for spec in specs) + "."
+    return f"Test accuracy: {results.ranked()}.{chance} Parameters: {sizes}."
+
+
+def _seed_share(stuck: list[dict], rows: list[dict], spec: str) -> str:
+    """`` (on 2 of 3 seeds)`` where the spec was trained with several seeds."""
+    count = sum(r["model"] == spec for r in stuck)
+    return f" (on {count} of {len(rows)} seeds)" if len(rows) > 1 else ""
 
 
 NIN_1X1 = Study(

@@ -116,44 +116,49 @@ def conclude_results(results: StudyResults) -> str:
     """The conclusion from the report's recorded rows (see `conclude`)."""
     as_recipe = [row["model"] for row in results.rows
                  if not shrunk_settings(row["model"], results.budget)]
-    return conclude(results.rows, results.budget, as_recipe)
+    return conclude(results, as_recipe)
 
 
-def conclude(rows: list[dict], budget: str, as_recipe=()) -> str:
+def conclude(results: StudyResults, as_recipe=()) -> str:
     """The best, fastest and smallest model; LeNet against the d2l seed path when it trained
     with the seed's own recipe (`as_recipe` lists the specs that did)."""
-    done = [r for r in rows if r["status"] == "completed"]
+    done = results.finished()
     if not done:
         return "No model finished training."
     fastest = max(done, key=lambda r: r["images_per_s"])
     smallest = min(done, key=lambda r: r["parameters"])
-    text = (f"Best test accuracy ({budget} budget): {best_of_each_setting(done)}. Most training "
-            f"images per second: {fastest['model']} ({fastest['images_per_s']:,.0f}). Fewest "
-            f"parameters: {smallest['model']} ({smallest['parameters']:,}, "
-            f"{percent(smallest['test_acc'])}).")
-    lenet = [r for r in done if r["model"] == "lenet" and "lenet" in as_recipe]
-    if lenet:
-        mine = lenet[0]
-        text += (f" LeNet with the seed's recipe: {percent(mine['test_acc'])} and "
-                 f"{mine['seconds_per_epoch']:.1f} s/epoch, against the d2l seed path's "
-                 f"{percent(SEED_PATH['test_acc'])} and {SEED_PATH['seconds_per_epoch']} s/epoch "
-                 f"({SEED_PATH['seconds_per_epoch'] / mine['seconds_per_epoch']:.1f}x faster).")
+    text = (f"Best test accuracy ({results.budget} budget): {best_of_each_setting(results)}. "
+            f"Most training images per second: {fastest['model']} "
+            f"({fastest['images_per_s']:,.0f}). Fewest parameters: {smallest['model']} "
+            f"({smallest['parameters']:,}, {results.estimate(model=smallest['model']).percent()}).")
+    if "lenet" in as_recipe and results.runs(model="lenet"):
+        accuracy = results.estimate(model="lenet")
+        seconds = results.estimate("seconds_per_epoch", model="lenet").mean
+        text += (f" LeNet with the seed's recipe: {accuracy.percent()} and {seconds:.1f} "
+                 f"s/epoch, against the d2l seed path's {percent(SEED_PATH['test_acc'])} and "
+                 f"{SEED_PATH['seconds_per_epoch']} s/epoch "
+                 f"({SEED_PATH['seconds_per_epoch'] / seconds:.1f}x faster).")
     return text
 
 
-def best_of_each_setting(done: list[dict]) -> str:
+def best_of_each_setting(results: StudyResults) -> str:
     """The best model of each group that trained on as many images for as many epochs, best
-    group first: models compared only with the ones that saw the same data."""
+    group first: models compared only with the ones that saw the same data (ranked with their
+    intervals when they have several seeds)."""
     groups: dict[tuple, list[dict]] = {}
-    for row in done:
+    for row in results.finished():
         groups.setdefault((row["train_images"], row["epochs"]), []).append(row)
     ranked = sorted(groups.items(), key=lambda item: -max(r["test_acc"] for r in item[1]))
     parts = []
     for (images, epochs), group in ranked:
+        models = list(dict.fromkeys(r["model"] for r in group))
+        setting = f"trained for {describe_setting('epochs', epochs)} on {images:,} images"
+        if results.seeds() > 1:
+            parts.append(f"{results.ranked(group)} ({setting})")
+            continue
         best = max(group, key=lambda r: r["test_acc"])
-        among = f"the {len(group)} models" if len(group) > 1 else "the one model"
-        parts.append(f"{best['model']} {percent(best['test_acc'])} ({among} trained for "
-                     f"{describe_setting('epochs', epochs)} on {images:,} images)")
+        among = f"the {len(models)} models" if len(models) > 1 else "the one model"
+        parts.append(f"{best['model']} {percent(best['test_acc'])} ({among} {setting})")
     return "; ".join(parts)
 
 

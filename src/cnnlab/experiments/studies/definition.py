@@ -46,6 +46,11 @@ class Measure:
     warmup: int = 3
 
 
+QUICK_SEEDS = (0, 1, 2)
+"""The seeds of a quick budget that compares variants: three, the fewest whose paired
+differences have an interval that can exclude zero with some room."""
+
+
 @dataclass(frozen=True)
 class Setup:
     """What one budget changes: training settings, and (where the budget needs other ones) the

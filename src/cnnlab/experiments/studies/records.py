@@ -10,7 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cnnlab.analysis.statistics import ranking_sentence
+from cnnlab.analysis.statistics import (
+    Comparison,
+    Estimate,
+    compare,
+    interval,
+    rank_groups,
+    ranking_sentence,
+)
 from cnnlab.display import format_value, percent
 from cnnlab.files import read_csv
 
@@ -35,6 +42,9 @@ class StudyResults:
     """Short names of the specs."""
     folder: Path | None = None
     """The study's folder, where each row's ``run`` lies."""
+    findings: list[Comparison] = field(default_factory=list)
+    """Every paired comparison a conclusion made from these results, told apart or not (what
+    `benchmarks/study_stability.py` compares between runs)."""
 
     @classmethod
     def read(cls, folder: str | Path, budget: str, keys=(), names=None) -> StudyResults:
@@ -78,18 +88,57 @@ class StudyResults:
         return self.names.get(row["model"], row["model"])
 
     def ranked(self, rows: list[dict] | None = None, column: str = "test_acc") -> str:
-        """Rows by test accuracy (or `column`), best first: ``all layers 84.1%, none 76.0%``
-        (trials that diverged last, marked)."""
+        """Rows by test accuracy (or `column`), best first: ``all layers 84.1%, none 76.0%``;
+        with several seeds, in groups not told apart, each with its interval (trials that
+        diverged last, marked)."""
         rows = self.rows if rows is None else rows
         done = sorted(self.finished(rows), key=lambda r: -r[column])
         failed = [r for r in rows if r not in done]
         runs = self.by_seed(done, column)
         if any(len(seeds) > 1 for seeds in runs.values()):
+            self._record_groups(runs)
             ranking = [ranking_sentence(runs)]
         else:
             ranking = [f"{self.label(r)} {percent(r[column])}" for r in done]
         return ", ".join(ranking + [f"{self.label(r)}{self._seed(r)} {r.get('status')}"
                                     for r in failed])
+
+    def _record_groups(self, runs: dict[str, dict]) -> None:
+        """The comparisons behind a grouped ranking: each group's best against the next's."""
+        heads = [group[0] for group in rank_groups(runs)]
+        for better, worse in zip(heads, heads[1:], strict=False):
+            self.findings.append(compare(better, runs[better], worse, runs[worse]))
+
+    def runs(self, column: str = "test_acc", **match) -> dict:
+        """The finished rows' `column` by seed, among the rows that match."""
+        return {row.get("seed", 0): row[column] for row in self.finished(self.where(**match))
+                if row.get(column) is not None}
+
+    def versus(self, name_a: str, a: dict, name_b: str, b: dict, column: str = "test_acc",
+               other: str | None = None) -> Comparison | None:
+        """The paired comparison of the rows matching `a` with those matching `b` over their
+        shared seeds, by `column` (`b`'s by `other` where given: two evaluations of the same
+        runs); None when no seed has both finished. Recorded among the findings."""
+        first, second = self.runs(column, **a), self.runs(other or column, **b)
+        if not set(first) & set(second):
+            return None
+        found = compare(name_a, first, name_b, second)
+        self.findings.append(found)
+        return found
+
+    def compared(self, name_a: str, a: dict, name_b: str, b: dict, **columns) -> str:
+        """The sentence of `versus`, or why there is none."""
+        return verdict(self.versus(name_a, a, name_b, b, **columns))
+
+    def estimate(self, column: str = "test_acc", **match) -> Estimate | None:
+        """The mean of `column` over the matching finished rows (one per seed), with its
+        interval; None when none finished."""
+        values = list(self.runs(column, **match).values())
+        return interval(values) if values else None
+
+    def seeds(self) -> int:
+        """How many seeds the study's variants were trained with (the most any has)."""
+        return max((len(v) for v in self.by_seed(self.rows, "status").values()), default=0)
 
     def by_seed(self, rows: list[dict], column: str = "test_acc") -> dict[str, dict]:
         """Each variant's (label's) `column` by seed, in the rows' order: the repeats a paired
@@ -110,6 +159,11 @@ class StudyResults:
     def curve(self, row: dict) -> list[dict]:
         """The row's epochs (train and validation loss and accuracy)."""
         return self.curves.get(row.get("trial"), [])
+
+
+def verdict(comparison: Comparison | None) -> str:
+    """A comparison's sentence, or why there is none."""
+    return comparison.sentence if comparison else "n/a (no seed on which both finished)"
 
 
 def points(difference: float) -> str:

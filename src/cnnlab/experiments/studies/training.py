@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from cnnlab.experiments.studies import figures
 from cnnlab.experiments.studies.definition import Measure, Setup, Study
-from cnnlab.experiments.studies.records import StudyResults, percent, points
+from cnnlab.experiments.studies.records import StudyResults, verdict
 
 COMPACT = "compact-resnet-s"
 """A small ResNet-like model made for 28x28 inputs (the fast recipe's): the quick budget's
@@ -15,25 +15,16 @@ COMPACT_LR = 0.05
 the first steps; half of it trains from the start."""
 
 
-def _acc(results: StudyResults, **match) -> float | None:
-    done = results.finished(results.where(**match))
-    return done[0]["test_acc"] if done else None
-
-
-def _difference(a: float | None, b: float | None) -> str:
-    return "n/a" if a is None or b is None else points(a - b)
-
-
 def conclude_lenet_modern(results: StudyResults) -> str:
-    def acc(activation, pool):
-        return _acc(results, **{"model.activation": activation, "model.pool": pool})
+    def variant(activation: str, pool: str) -> dict:
+        return {"model.activation": activation, "model.pool": pool}
 
-    modern, seed = acc("relu", "max"), acc("sigmoid", "avg")
-    return (f"ReLU with max pooling reached {percent(modern)} test accuracy against "
-            f"{percent(seed)} for the seed's sigmoid with average pooling "
-            f"({_difference(modern, seed)}). ReLU alone (average pooling): "
-            f"{_difference(acc('relu', 'avg'), seed)}; max pooling alone (sigmoid): "
-            f"{_difference(acc('sigmoid', 'max'), seed)}.")
+    seed = variant("sigmoid", "avg")
+    changes = (("ReLU with max pooling", variant("relu", "max")),
+               ("ReLU alone (average pooling)", variant("relu", "avg")),
+               ("max pooling alone (sigmoid)", variant("sigmoid", "max")))
+    return "; ".join(results.compared(name, match, "the seed's sigmoid with average pooling",
+                                      seed) for name, match in changes) + "."
 
 
 LENET_MODERN = Study(
@@ -52,22 +43,22 @@ def conclude_label_smoothing(results: StudyResults) -> str:
     done = results.finished()
     if not done:
         return "No trial finished."
-    plain = _acc(results, label_smoothing=0.0)
-    best = max((r for r in done if r["label_smoothing"] > 0), key=lambda r: r["test_acc"],
-               default=None)
-    losses = ", ".join(f"{r['label_smoothing']:g}: {r['test_loss']:.3f}"
-                       for r in sorted(done, key=lambda r: r["label_smoothing"]))
-    if best is None:
-        text = f"Only the trial without smoothing finished ({percent(plain)} test accuracy)."
-    elif plain is not None and plain >= best["test_acc"]:
-        text = (f"Label smoothing did not help: {percent(plain)} test accuracy without it, "
-                f"{percent(best['test_acc'])} at the best smoothing tried "
-                f"({best['label_smoothing']:g}, {_difference(best['test_acc'], plain)}).")
-    else:
-        text = (f"Best label smoothing {best['label_smoothing']:g}: test accuracy "
-                f"{percent(best['test_acc'])} against {percent(plain)} without "
-                f"({_difference(best['test_acc'], plain)}).")
-    return text + f" Test cross-entropy by smoothing: {losses}."
+    values = sorted({r["label_smoothing"] for r in done})
+    losses = "; ".join(
+        f"{value:g}: {results.estimate('test_loss', label_smoothing=value).number(3)}"
+        for value in values)
+    tried = [value for value in values if value > 0]
+    if 0.0 not in values or not tried:
+        return (f"Only some trials finished: test accuracy {results.ranked()}. Test "
+                f"cross-entropy by smoothing: {losses}.")
+    best = max(tried, key=lambda v: results.estimate(label_smoothing=v).mean)
+    found = results.versus(f"smoothing {best:g}", {"label_smoothing": best}, "no smoothing",
+                           {"label_smoothing": 0.0})
+    helped = ("Label smoothing helped" if found.told_apart and found.name_a != "no smoothing"
+              else "Label smoothing hurt" if found.told_apart else
+              "Label smoothing did not make a difference told apart at this budget")
+    return (f"{helped}: at the best smoothing tried, {found.sentence}. Test accuracy: "
+            f"{results.ranked()}. Test cross-entropy by smoothing: {losses}.")
 
 
 LABEL_SMOOTHING = Study(
@@ -87,19 +78,17 @@ AUGMENTATIONS = ("none", "flip", "crop", "erase", "crop,flip", "crop,flip,erase"
 
 
 def conclude_augmentation(results: StudyResults) -> str:
-    plain = _acc(results, augment="none")
-    done = results.finished()
-    if plain is None or not done:
+    if not results.runs(augment="none"):
         return "The trial without augmentation did not finish: nothing to compare against."
-    effects = {r["augment"]: r["test_acc"] - plain for r in done if r["augment"] != "none"}
-    best = max(done, key=lambda r: r["test_acc"])
-    helped = [name for name, effect in effects.items() if effect > 0]
-    rest = [name for name, effect in effects.items() if effect <= 0]
-    return (f"Best: {best['augment']} ({percent(best['test_acc'])}; no augmentation "
-            f"{percent(plain)}). Against no augmentation: "
-            + ", ".join(f"{name} {points(effect)}" for name, effect in effects.items())
-            + f". Helped: {', '.join(helped) or 'none'}; did not help: "
-            f"{', '.join(rest) or 'none'}.")
+    found = {name: results.versus(name, {"augment": name}, "none", {"augment": "none"})
+             for name in dict.fromkeys(r["augment"] for r in results.rows) if name != "none"}
+    helped = [n for n, c in found.items() if c and c.told_apart and c.name_a == n]
+    hurt = [n for n, c in found.items() if c and c.told_apart and c.name_a != n]
+    unclear = [n for n in found if n not in helped + hurt]
+    return (f"Test accuracy: {results.ranked()}. Against no augmentation: "
+            + "; ".join(f"{name}: {verdict(c)}" for name, c in found.items())
+            + f". Helped: {', '.join(helped) or 'none'}; hurt: {', '.join(hurt) or 'none'}; "
+            f"not told apart from none: {', '.join(unclear) or 'none'}.")
 
 
 AUGMENTATION = Study(
@@ -130,11 +119,8 @@ def conclude_batch_size(results: StudyResults) -> str:
                  f"{large['added_mib']:,.1f} MiB, about {per_image:,.0f} KiB per image.")
     done = results.finished(rows)
     if done:
-        best = max(done, key=lambda r: r["test_acc"])
-        listed = ", ".join(f"{percent(r['test_acc'])} at {r['batch_size']}" for r in done)
-        text += (f" Test accuracy after {done[0]['epochs']} epochs at a fixed learning rate: "
-                 f"{listed} (best at batch {best['batch_size']}; larger batches take fewer "
-                 "steps).")
+        text += (f" Test accuracy after {done[0]['epochs']} epochs at a fixed learning rate "
+                 f"(larger batches take fewer steps): {results.ranked()}.")
     return text
 
 
