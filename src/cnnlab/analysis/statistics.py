@@ -52,9 +52,10 @@ class Estimate:
         """Whether the interval lies wholly above or below zero (told apart from zero)."""
         return self.low > 0 or self.high < 0
 
-    def percent(self) -> str:
-        """An accuracy as ``84.1% [82.0, 86.2], n=3`` (``84.1%, n=1`` without an interval)."""
-        return self._text(percent_text(self.mean), 100, 1)
+    def percent(self, n: bool = True) -> str:
+        """An accuracy as ``84.1% [82.0, 86.2], n=3`` (``84.1%, n=1`` without an interval;
+        without ``, n=3`` where `n` is false)."""
+        return self._text(percent_text(self.mean), 100, 1, n)
 
     def points(self) -> str:
         """A difference of accuracies in percentage points: ``+2.3 points [0.4, 4.2], n=3``."""
@@ -64,10 +65,11 @@ class Estimate:
         """A plain number such as a correlation: ``0.83 [0.41, 0.97], n=12``."""
         return self._text(f"{self.mean:.{digits}f}", 1, digits)
 
-    def _text(self, head: str, scale: float, digits: int) -> str:
+    def _text(self, head: str, scale: float, digits: int, n: bool = True) -> str:
+        count = f", n={self.n}" if n else ""
         if math.isnan(self.low):
-            return f"{head}, n={self.n}"
-        return f"{head} [{scale * self.low:.{digits}f}, {scale * self.high:.{digits}f}], n={self.n}"
+            return head + count
+        return f"{head} [{scale * self.low:.{digits}f}, {scale * self.high:.{digits}f}]{count}"
 
 
 def interval(values: Sequence[float] | np.ndarray, confidence: float = 0.95) -> Estimate:

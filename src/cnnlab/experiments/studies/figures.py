@@ -8,6 +8,9 @@ memory against the batch size, and the error EDFs of design spaces.
 
 from __future__ import annotations
 
+import math
+
+from cnnlab.analysis.statistics import interval
 from cnnlab.experiments.studies.records import StudyResults
 
 LOG_AXES = {"lr": 10, "weight_decay": 10, "batch_size": 2}
@@ -86,24 +89,46 @@ def curves(results: StudyResults):
 
 
 def accuracy_bars(results: StudyResults):
-    """Test accuracy of every configuration as a bar (diverged ones at zero, marked)."""
-    figure = _figure(7.5, 0.5 + 0.42 * max(1, len(results.rows)))
+    """Test accuracy of every configuration as a bar at its mean over seeds, with its 95%
+    interval and each seed's value as a dot (a variant with no finished seed at zero, marked)."""
+    variants: dict[str, list[dict]] = {}
+    for row in results.rows:
+        variants.setdefault(results.label(row), []).append(row)
+    figure = _figure(7.5, 0.5 + 0.42 * max(1, len(variants)))
     ax = figure.subplots()
-    labels = [results.label(row) for row in results.rows]
-    values = [row.get("test_acc") or 0.0 for row in results.rows]
-    bars = ax.barh(range(len(values)), values, color="C0")
-    for bar, row, value in zip(bars, results.rows, values, strict=True):
-        finished = row.get("status", "completed") == "completed"
-        ax.text(value, bar.get_y() + bar.get_height() / 2,
-                f" {value:.1%}" if finished else f" {row.get('status')}", va="center",
+    means = []
+    for y, rows in enumerate(variants.values()):
+        values = [r["test_acc"] for r in results.finished(rows) if r.get("test_acc") is not None]
+        estimate = interval(values) if values else None
+        mean = estimate.mean if estimate else 0.0
+        means.append(mean)
+        spread = None if estimate is None or math.isnan(estimate.low) else [
+            [mean - estimate.low], [estimate.high - mean]]
+        ax.barh(y, mean, color="C0", xerr=spread, capsize=3)
+        ax.plot(values, [y] * len(values), "o", color="black", markersize=3, alpha=0.6)
+        ax.text(max([mean, *values]), y, f" {mean:.1%}" if estimate else
+                f" {', '.join(dict.fromkeys(r.get('status', '') for r in rows))}", va="center",
                 fontsize="small")
-    ax.set_yticks(range(len(labels)), labels)
+    ax.set_yticks(range(len(variants)), list(variants))
     ax.invert_yaxis()
-    ax.set_xlabel("test accuracy")
+    seeds = results.seeds()
+    ax.set_xlabel("test accuracy" + (f" (mean of {seeds} seeds, 95% interval, dots: seeds)"
+                                     if seeds > 1 else ""))
     _percent(ax.xaxis)
-    low = min((v for v in values if v > 0), default=0.0)
-    ax.set_xlim(max(0.0, low - 0.1), min(1.0, max(values, default=1.0) + 0.08))
+    low = min((v for v in means if v > 0), default=0.0)
+    ax.set_xlim(max(0.0, low - 0.1), min(1.0, max(means, default=1.0) + 0.08))
     return "accuracy", "test accuracy of each configuration", _finish(figure, [ax])
+
+
+def _mean_line(ax, rows: list[dict], key: str, metric: str, label: str | None) -> None:
+    """`metric` against `key`: the mean over seeds at each value, with its 95% interval as
+    error bars where there are several seeds."""
+    xs = sorted({r[key] for r in rows if r.get(metric) is not None})
+    estimates = [interval([r[metric] for r in rows if r[key] == x and r.get(metric) is not None])
+                 for x in xs]
+    errors = [[0.0 if math.isnan(e.low) else e.mean - e.low for e in estimates],
+              [0.0 if math.isnan(e.high) else e.high - e.mean for e in estimates]]
+    ax.errorbar(xs, [e.mean for e in estimates], yerr=errors, fmt="o-", capsize=3, label=label)
 
 
 def train_and_test(results: StudyResults):
@@ -116,7 +141,8 @@ def train_and_test(results: StudyResults):
         ax.plot(x, train, "o-", markersize=3, label="training accuracy")
         ax.plot(x, held, "s--", markersize=3, label="test accuracy")
         ax.fill_between(x, held, train, alpha=0.15, color="C3", label="gap")
-        ax.set_title(results.label(row), fontsize="medium")
+        ax.set_title(results.label(row) + (f" (seed {row['seed']})" if results.seeds() > 1
+                                           else ""), fontsize="medium")
         _epoch_axis(ax, len(x))
         _percent(ax.yaxis)
     return "gap", "training and test accuracy per epoch, and the gap between them", \
@@ -134,9 +160,10 @@ def against(key: str, metrics: tuple[str, ...] = ("test_acc", "seconds_per_epoch
         specs = list(dict.fromkeys(row["model"] for row in results.rows))
         for ax, metric in zip(axes, metrics, strict=True):
             for spec in specs:
-                rows = sorted(results.where(model=spec), key=lambda r: r[key])
-                ax.plot([r[key] for r in rows], [r.get(metric) for r in rows], "o-",
-                        label=results.names.get(spec, spec) if len(specs) > 1 else None)
+                rows = results.finished(results.where(model=spec)) if metric.endswith(
+                    "_acc") else results.where(model=spec)
+                _mean_line(ax, rows, key, metric,
+                           results.names.get(spec, spec) if len(specs) > 1 else None)
             ax.set_xlabel(key.removeprefix("model."))
             ax.set_ylabel(names.get(metric, metric))
             if key in LOG_AXES:
@@ -162,7 +189,7 @@ def throughput_and_memory(results: StudyResults):
         axes[0].plot(sizes, [r["bench_images_per_s"] for r in rows], "o-", label=label)
         axes[1].plot(sizes, [(r["added_mib"] or 0) for r in rows], "o-", label=label)
         if trained:
-            axes[2].plot(sizes, [r.get("test_acc") for r in rows], "o-", label=label)
+            _mean_line(axes[2], results.finished(rows), "batch_size", "test_acc", label)
     labels = ("training images/s", "memory a batch adds (MiB)", "test accuracy")
     for ax, name in zip(axes, labels, strict=False):
         ax.set_xscale("log", base=2)

@@ -16,6 +16,7 @@ from functools import cache
 from pathlib import Path
 
 from cnnlab.analysis.bench import BenchOptions, bench
+from cnnlab.analysis.statistics import interval, with_intervals
 from cnnlab.analysis.summary import forward_flops
 from cnnlab.display import LEFT, RIGHT, TableData, percent
 from cnnlab.errors import UsageError
@@ -104,7 +105,7 @@ def run_study(study: Study, budget: str = "quick", out: str | Path | None = None
     if plan.measure is not None:
         rows = merge(rows, measure_plan(plan, progress)) if rows else measure_plan(plan, progress)
     out.mkdir(parents=True, exist_ok=True)
-    write_csv(out / RESULTS_FILE, rows)
+    write_csv(out / RESULTS_FILE, interval_columns(rows, plan) if len(plan.seeds) > 1 else rows)
     if plan.trains:
         write_csv(out / CURVES_FILE, curves, list(CURVE_COLUMNS))
     results = StudyResults.read(out, budget, result_keys(plan), study.names)
@@ -290,12 +291,69 @@ def format_cell(key: str, value) -> str:
 
 def results_table(study: Study, results: StudyResults) -> TableData:
     """The report's table: each row's model (by its short name), swept values and the study's
-    columns."""
+    columns; with several seeds, one row per variant, accuracies as mean and interval."""
     columns = (*results.keys, *study.table)
     headers = ("model", *(COLUMNS.get(c, (c.removeprefix("model."),))[0] for c in columns))
-    rows = [(study.name_of(row["model"]), *(format_cell(c, row.get(c)) for c in columns))
-            for row in results.rows]
     justify = (LEFT, *(LEFT if c == "status" else RIGHT for c in columns))
     what = "trials" if study.trains else "measurements"
-    return TableData(f"{study.name} ({results.budget} budget): {len(rows)} {what}", headers,
-                     rows, justify)
+    title = f"{study.name} ({results.budget} budget)"
+    if study.trains and results.seeds() > 1:
+        variants = variant_rows(results)
+        return TableData(f"{title}: {len(variants)} variants, up to {results.seeds()} seeds each "
+                         f"({len(results.rows)} trials); accuracies are means with their 95% "
+                         "Student t interval over the seeds that finished (n)",
+                         (*headers, "n"), [variant_row(study, results, rows, columns)
+                                           for rows in variants.values()], (*justify, RIGHT))
+    rows = [(study.name_of(row["model"]), *(format_cell(c, row.get(c)) for c in columns))
+            for row in results.rows]
+    return TableData(f"{title}: {len(rows)} {what}", headers, rows, justify)
+
+
+def variant_rows(results: StudyResults) -> dict[tuple, list[dict]]:
+    """The rows of each variant (its spec and swept values), in the order they first come."""
+    found: dict[tuple, list[dict]] = {}
+    for row in results.rows:
+        found.setdefault((row["model"], *(row.get(k) for k in results.keys)), []).append(row)
+    return found
+
+
+def variant_row(study: Study, results: StudyResults, rows: list[dict],
+                columns: tuple[str, ...]) -> tuple[str, ...]:
+    """One variant's cells: swept values as they are, accuracies as ``84.1% [82.0, 86.2]``,
+    other numbers as the mean over its finished seeds, and how its trials ended."""
+    done = results.finished(rows)
+
+    def cell(column: str) -> str:
+        if column in results.keys:
+            return format_cell(column, rows[0].get(column))
+        if column == "status":
+            counts = {status: sum(r["status"] == status for r in rows)
+                      for status in dict.fromkeys(r["status"] for r in rows)}
+            return ", ".join(f"{count} {status}" for status, count in counts.items())
+        values = [r[column] for r in done if r.get(column) is not None]
+        if not values:
+            return ""
+        if COLUMNS.get(column, (None, None))[1] is percent:
+            return interval(values).percent(n=False)
+        mean = sum(values) / len(values)
+        return format_cell(column, round(mean) if isinstance(values[0], int) else mean)
+
+    return (study.name_of(rows[0]["model"]), *map(cell, columns), str(len(done)))
+
+
+INTERVAL_COLUMNS = ("test_acc", "plain_test_acc")
+"""The accuracies whose mean, interval and n over seeds ``results.csv`` keeps beside each seed's
+value."""
+
+
+def interval_columns(rows: list[dict], plan: Plan) -> list[dict]:
+    """The rows with each variant's mean, 95% interval and n of the `INTERVAL_COLUMNS` added
+    (completed trials count)."""
+    def variant(row: dict) -> tuple:
+        return (row["model"], *(row.get(key) for key in plan.keys))
+
+    for column in INTERVAL_COLUMNS:
+        if any(row.get(column) is not None for row in rows):
+            rows = with_intervals(rows, variant, column,
+                                  counts=lambda row: row.get("status") == "completed")
+    return rows
