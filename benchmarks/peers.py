@@ -109,8 +109,10 @@ def run_peer(python: Path, which: str, args, init: Path, cwd: Path) -> dict:
 
 
 def run_cnnlab(args) -> dict:
-    """`cnnlab train lenet` with the same recipe; per-epoch seconds come from its metrics.csv."""
-    import csv
+    """`cnnlab train lenet` with the same recipe; per-epoch seconds come from its run's history
+    (``metrics.csv``) and the test accuracy from its result, both read through `RunDir`."""
+    from cnnlab.data import FashionMNIST
+    from cnnlab.train.rundir import RunDir
 
     out = WORK / "cnnlab-run"
     shutil.rmtree(out, ignore_errors=True)
@@ -121,11 +123,9 @@ def run_cnnlab(args) -> dict:
     started = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True, text=True)
     process_s = time.perf_counter() - started
-    with open(out / "metrics.csv") as rows:
-        seconds = [float(row["seconds"]) for row in csv.DictReader(rows)]
-    result = json.loads((out / "result.json").read_text())
-    from cnnlab.data import FashionMNIST
-
+    run = RunDir.open(out)
+    seconds = [row["seconds"] for row in run.read_history()]
+    result = run.read_result()
     steps = len(FashionMNIST(batch_size=args.batch_size).train_dataloader())
     return {"epoch_s": seconds, "test_acc": result["test_acc"], "steps_per_epoch": steps,
             "process_s": process_s}

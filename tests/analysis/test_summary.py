@@ -1,4 +1,5 @@
-"""`summary`: SPEC §2's figures through the table, per-module attribution, memory, input forms."""
+"""`summary`: each chapter model's figures (`spec_facts.SPEC_TABLE`) through the table,
+per-module attribution, memory, input forms."""
 
 import pytest
 import torch

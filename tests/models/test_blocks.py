@@ -1,4 +1,6 @@
-"""Block-level facts of SPEC §2 and the family options (VGG arch, NiN, GoogLeNet, ResNet, ...)."""
+"""The building blocks keep or change shapes as their chapters say (residual, dense,
+transition, inception, VGG and NiN blocks), and each family's options (VGG arch, NiN, GoogLeNet,
+ResNet, ...) build what they name."""
 
 import pytest
 import torch

@@ -18,7 +18,7 @@ ISSUE_NAMES = [
     "densenet", "densenet121", "densenet169", "densenet201", "densenet264", "regnetx32",
 ]
 
-SEED_RECIPES = {  # SPEC §4: resize, lr
+SEED_RECIPES = {  # (input side, lr): what each model's d2l chapter trains it with
     "lenet": (28, 0.1), "lenet-modern": (28, 0.1), "lenet-bn": (28, 0.1),
     "alexnet": (224, 0.01), "vgg-small": (224, 0.01), "nin": (224, 0.05),
     "googlenet": (96, 0.01), "resnet18": (96, 0.01), "densenet": (96, 0.01),

@@ -1,4 +1,5 @@
-"""SPEC §2: parameters, forward MFLOPs and the output shape of every top-level child."""
+"""Each chapter model builds what its chapter builds: its parameters, forward MFLOPs and the
+output shape of every top-level child are those of `spec_facts.SPEC_TABLE`."""
 
 import pytest
 import torch

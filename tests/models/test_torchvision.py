@@ -16,7 +16,8 @@ TORCHVISION_PARAMS = {
     "densenet121": 7_978_856, "densenet169": 14_149_480, "densenet201": 20_013_928,
     "googlenet": 6_624_904, "regnetx-400mf": 5_495_976, "alexnet": 61_100_840,
 }
-"""SPEC §2's torchvision parameter counts (GoogLeNet without its auxiliary heads) and AlexNet's."""
+"""Parameter counts of the ImageNet configurations: those of torchvision's models of the same
+names (its GoogLeNet without the auxiliary heads, its AlexNet rather than the chapter's)."""
 
 
 def torchvision_model(name):

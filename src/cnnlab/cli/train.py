@@ -12,9 +12,8 @@ from pathlib import Path
 
 from cnnlab.cli.args import integer, non_negative_float, positive_float, positive_int
 from cnnlab.errors import UsageError
-from cnnlab.train.settings import OPTIMIZERS, SCHEDULES
-
-SWITCH = {True: "on", False: "off"}
+from cnnlab.train.config import SWITCH_SETTINGS
+from cnnlab.train.settings import OPTIMIZERS, SCHEDULES, switch_word
 
 TRAIN_OPTIONS = (
     # (flag, TrainConfig setting, argparse keywords)
@@ -66,7 +65,7 @@ def given_settings(args: argparse.Namespace) -> dict:
     for _, setting, _ in TRAIN_OPTIONS:
         if hasattr(args, setting):
             value = getattr(args, setting)
-            given[setting] = SWITCH[value] if setting in ("amp", "channels_last") else value
+            given[setting] = switch_word(value) if setting in SWITCH_SETTINGS else value
     if getattr(args, "model", None):
         given["model"] = args.model
     return given
@@ -137,9 +136,14 @@ def strip_nproc(argv: list[str]) -> list[str]:
 
 
 def print_result(result: dict, out: Path) -> None:
+    """The test accuracy and where the files are; first, when the run in `out` did not
+    complete (its status as `RunState` reads it: diverged, for one), its status and why."""
     # deferred: a command imports its library only when it runs, so start-up stays quick
-    from cnnlab.train.rundir import BEST, CURVES, LAST
+    from cnnlab.train.rundir import BEST, COMPLETED, CURVES, LAST, RunState
 
+    state = RunState.read(out)
+    if state.status != COMPLETED:
+        print(f"status:     {state.status}: {state.why or state.problem}")
     epochs = f"{result['epochs']} epoch" + ("s" if result["epochs"] != 1 else "")
     print(f"test accuracy {result['test_acc']:.1%} after {epochs} "
           f"({result['model']}, {result['seconds_per_epoch']:.1f} s/epoch)")

@@ -71,6 +71,20 @@ def check_window_fits(
         )
 
 
+def window_geometry(in_hw: tuple[int, int], kernel, stride, padding, op: str, detail: str):
+    """The sliding window of convolution and pooling, checked: `kernel`, `stride` and `padding`
+    as pairs (each an int or a pair of ints; a stride of None is the kernel's), then the window
+    fitted inside the padded input (`detail` names the input in the error). Returns the kernel,
+    stride and padding pairs and the output height and width, floor((n - k + 2p + s) / s) per
+    side."""
+    kernel = kernel_pair(kernel, op)
+    stride = kernel if stride is None else stride_pair(stride, op)
+    padding = padding_pair(padding, op)
+    check_window_fits(in_hw, kernel, padding, op, detail)
+    sides = zip(in_hw, kernel, padding, stride, strict=True)
+    return kernel, stride, padding, tuple((n - k + 2 * p + s) // s for n, k, p, s in sides)
+
+
 def common_float_dtype(*tensors: torch.Tensor) -> torch.dtype:
     """The dtype the operators compute in: the promoted dtype, or the default float for integers."""
     dtype = tensors[0].dtype

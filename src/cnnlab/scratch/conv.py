@@ -15,9 +15,8 @@ from cnnlab.scratch._checks import (
     check_window_fits,
     common_float_dtype,
     kernel_pair,
-    padding_pair,
     shape_of,
-    stride_pair,
+    window_geometry,
 )
 
 
@@ -27,16 +26,7 @@ def conv_output_shape(in_hw, kernel, padding=0, stride=1) -> tuple[int, int]:
     size = as_pair(in_hw, "input size", op)
     if min(size) <= 0:
         raise UsageError(f"{op}: input size must be positive, got {in_hw!r}")
-    kernel, padding = kernel_pair(kernel, op), padding_pair(padding, op)
-    stride = stride_pair(stride, op)
-    check_window_fits(size, kernel, padding, op, f"input {size[0]}x{size[1]}")
-    return output_hw(size, kernel, padding, stride)
-
-
-def output_hw(in_hw, kernel, padding, stride) -> tuple[int, int]:
-    """The output-size formula on already-checked pairs (shared with pooling)."""
-    sides = zip(in_hw, kernel, padding, stride, strict=True)
-    return tuple((n - k + 2 * p + s) // s for n, k, p, s in sides)
+    return window_geometry(size, kernel, stride, padding, op, f"input {size[0]}x{size[1]}")[3]
 
 
 def _check_corr2d(X: torch.Tensor, K: torch.Tensor, op: str):
@@ -95,10 +85,9 @@ def _conv_arguments(X, K, bias, stride, padding, op: str):
         raise UsageError(
             f"{op}: bias must have shape ({K.shape[0]},), one per output channel, got {got}"
         )
-    stride, padding = stride_pair(stride, op), padding_pair(padding, op)
-    kernel = shape_of(K)[2:]
-    check_window_fits(shape_of(X)[2:], kernel, padding, op, f"X shape {shape_of(X)}")
-    return stride, padding, output_hw(X.shape[2:], kernel, padding, stride)
+    _, stride, padding, out_hw = window_geometry(shape_of(X)[2:], shape_of(K)[2:], stride,
+                                                 padding, op, f"X shape {shape_of(X)}")
+    return stride, padding, out_hw
 
 
 def conv2d_loop(X, K, bias=None, stride=1, padding=0) -> torch.Tensor:

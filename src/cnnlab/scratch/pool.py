@@ -11,16 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from cnnlab.errors import UsageError
-from cnnlab.scratch._checks import (
-    check_ndim,
-    check_window_fits,
-    common_float_dtype,
-    kernel_pair,
-    padding_pair,
-    shape_of,
-    stride_pair,
-)
-from cnnlab.scratch.conv import output_hw
+from cnnlab.scratch._checks import check_ndim, common_float_dtype, shape_of, window_geometry
 
 MODES = ("max", "avg")
 
@@ -30,17 +21,16 @@ def _pool_arguments(X, pool_size, mode, stride, padding, op: str):
     check_ndim(X, (2, 3, 4), "X", "(H, W), (C, H, W) or (N, C, H, W)", op)
     if mode not in MODES:
         raise UsageError(f"{op}: mode must be 'max' or 'avg', got {mode!r}")
-    window = kernel_pair(pool_size, op)
-    stride = window if stride is None else stride_pair(stride, op)
-    padding = padding_pair(padding, op)
+    geometry = window_geometry(shape_of(X)[-2:], pool_size, stride, padding, op,
+                               f"X shape {shape_of(X)}")
+    window, _, padding, _ = geometry
+    # checked after the fit: a padding over half the window always lets the window fit
     if padding[0] > window[0] // 2 or padding[1] > window[1] // 2:
         raise UsageError(
             f"{op}: padding {padding} must be at most half the window {window} on each side "
             "(as in torch), so that every window holds at least one input value"
         )
-    in_hw = shape_of(X)[-2:]
-    check_window_fits(in_hw, window, padding, op, f"X shape {shape_of(X)}")
-    return window, stride, padding, output_hw(in_hw, window, padding, stride)
+    return geometry
 
 
 def _pad(X: torch.Tensor, padding: tuple[int, int], mode: str) -> torch.Tensor:

@@ -32,6 +32,7 @@ from cnnlab.files import (
 )
 from cnnlab.train.config import TrainConfig
 from cnnlab.train.history import History
+from cnnlab.train.settings import switch_word
 
 CONFIG, METRICS, CURVES, RESULT = "config.json", "metrics.csv", "curves.png", "result.json"
 LAST, BEST, LOCK = "last.pt", "best.pt", ".lock"
@@ -76,6 +77,21 @@ def diverged_at(result: dict, history: list[dict], num_classes: int) -> dict | N
     return blew_up(history, num_classes) if result else None
 
 
+def why_diverged(where: dict, num_classes: int) -> str:
+    """Why a run diverged, in words, from where it diverged (`diverged_at`)."""
+    epoch, loss = where.get("epoch"), where.get("loss")
+    if loss is None:  # training stopped at its first non-finite loss
+        step = f", step {where['step']}" if where.get("step") is not None else ""
+        lr = f" (lr {where['lr']:g})" if where.get("lr") is not None else ""
+        return f"the training loss was not finite at epoch {epoch}{step}{lr}"
+    limit = LOSS_LIMIT * math.log(num_classes)
+    if not loss <= limit:
+        return (f"the training loss went above the limit at epoch {epoch}: {loss:.4g}, limit "
+                f"{limit:.4g} ({LOSS_LIMIT:g} times the loss of guessing uniformly among "
+                f"{num_classes} classes)")
+    return f"the validation loss was not finite at epoch {epoch}"
+
+
 def run_status(result: dict, history: list[dict], num_classes: int) -> str:
     """The status of a readable run: stopped before it has a result (killed, interrupted or
     still training), else diverged (`diverged_at`) or completed."""
@@ -103,7 +119,7 @@ def recorded_config(record: dict, source: Path) -> TrainConfig:
     changes = {"epochs": old.pop("max_epochs", None)}
     for switch in ("amp", "channels_last"):
         if switch in old:
-            changes[switch] = "on" if old.pop(switch) else "off"
+            changes[switch] = switch_word(old.pop(switch))
     changes["schedule"] = old.pop("schedule", None) or "none"
     description = record.get("data", {}).get("args", {})
     changes.update({key: description[key] for key in ("batch_size", "subset", "val_fraction")
@@ -305,6 +321,8 @@ class RunState:
     status: str
     problem: str = ""
     """Why the run is damaged: the file that cannot be read, and what is wrong with it."""
+    why: str = ""
+    """Why the run diverged, in words (`why_diverged`); empty for any other status."""
 
     @classmethod
     def read(cls, path: str | Path) -> RunState:
@@ -316,8 +334,11 @@ class RunState:
             result, history = run.read_result(), run.read_history()
         except UsageError as exc:
             return cls(run.path, None, {}, [], DAMAGED, str(exc))
-        return cls(run.path, config, result, history,
-                   run_status(result, history, class_count(record)))
+        classes = class_count(record)
+        where = diverged_at(result, history, classes)
+        status = run_status(result, history, classes)
+        why = why_diverged(where, classes) if status == DIVERGED else ""
+        return cls(run.path, config, result, history, status, why=why)
 
 
 def plot_curves(rows: list[dict], path: str | Path, eval_split: str = "val") -> None:

@@ -26,8 +26,14 @@ PRECISE = {"precise_bn": 10_000}
 """Batch-norm statistics recomputed over 10,000 training images before each evaluation: in a
 short run the moving averages lag the weights (batch norm in LeNet's dense layers measured 59.8%
 with them and 83.8% recomputed, same weights), so the studies that rank placements report both."""
-BOTH_EVALUATIONS = ("test_acc", "plain_test_acc", "train_acc", "status", "seconds_per_epoch",
-                    "parameters")
+PRECISE_STUDY = {
+    "budgets": {"quick": Setup({**LENET_QUICK, **PRECISE}, seeds=QUICK_SEEDS),
+                "full": Setup(PRECISE)},
+    "table": ("test_acc", "plain_test_acc", "train_acc", "status", "seconds_per_epoch",
+              "parameters"),
+    "figures": (figures.accuracy_bars, figures.curves)}
+"""What the studies that compare placements share: precise batch norm at every budget, a
+table with both evaluations, accuracy bars and curves."""
 
 
 def _evaluations(results: StudyResults) -> str:
@@ -178,10 +184,7 @@ BN_PLACEMENT = Study(
     question="Where does batch norm help: after the convolutions only, the dense layers only, "
              "or all layers (LeNet, against none)?",
     names=PLACEMENT,
-    budgets={"quick": Setup({**LENET_QUICK, **PRECISE}, seeds=QUICK_SEEDS),
-             "full": Setup(PRECISE)},
-    table=BOTH_EVALUATIONS,
-    figures=(figures.accuracy_bars, figures.curves),
+    **PRECISE_STUDY,
     conclude=conclude_placement,
 )
 
@@ -238,10 +241,7 @@ BN_VS_DROPOUT = Study(
     question="Can batch norm replace dropout? LeNet with dropout (0.5), batch norm, both or "
              "neither in its dense layers.",
     names=REGULARISERS,
-    budgets={"quick": Setup({**LENET_QUICK, **PRECISE}, seeds=QUICK_SEEDS),
-             "full": Setup(PRECISE)},
-    table=BOTH_EVALUATIONS,
-    figures=(figures.accuracy_bars, figures.curves),
+    **PRECISE_STUDY,
     conclude=conclude_bn_vs_dropout,
 )
 
