@@ -16,7 +16,8 @@ from cnnlab.experiments.sweep.storage import create_study
 def test_seeds_are_a_count_or_a_list():
     assert parse_seeds("3") == (0, 1, 2)
     assert parse_seeds("4,0,7") == (4, 0, 7)
-    for bad in ("0", "-1", "a", "1,1", "1,-2"):
+    assert parse_seeds("5,") == (5,)  # one seed other than 0
+    for bad in ("0", "-1", "a", "1,1", "1,-2", ",", "101"):
         with pytest.raises(UsageError, match="--seeds"):
             parse_seeds(bad)
 

@@ -13,8 +13,9 @@ from cnnlab.cli.args import positive_float, positive_int
 from cnnlab.cli.train import TRAIN_OPTIONS, add_train_options, given_settings
 from cnnlab.errors import UsageError
 
-SEEDS_HELP = ("repeat every point with N seeds (0 to N-1) or with the seeds listed; repeats "
-              "are paired: a seed gives every variant the same data order")
+SEEDS_HELP = ("repeat every point with N seeds (0 to N-1) or with the seeds listed (5, is "
+              "seed 5 alone); repeats are paired: a seed gives every variant the same data "
+              "order")
 LR_FIND_SETTINGS = ("batch_size", "optimizer", "momentum", "weight_decay", "resize", "augment",
                     "data", "data_dir", "subset", "device", "threads", "seed")
 """The training options that matter to the range test."""

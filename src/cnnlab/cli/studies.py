@@ -41,8 +41,8 @@ def add_engine_options(p) -> None:
     p.add_argument("--storage", help="an Optuna storage URL for the study's sweep (default: "
                    "sweep.db in its folder); more machines join with cnnlab sweep --join")
     p.add_argument("--seeds", metavar="N | S1,S2,...", help="repeat every trial with N seeds "
-                   "(0 to N-1) or the seeds listed (default: the budget's); more seeds continue "
-                   "the same folder")
+                   "(0 to N-1) or the seeds listed (5, is seed 5 alone; default: the budget's); "
+                   "more seeds continue the same folder")
 
 
 def cmd_study_list(args: argparse.Namespace) -> int:

@@ -200,9 +200,9 @@ def test_bn_vs_dropout_reports_both_evaluations_and_what_recomputing_changed():
     assert "Dropout on top of batch norm: batch norm is better than both by +4.0" in text
     assert "the two evaluations disagree: with the moving averages neither leads, with " \
            "recomputed statistics batch norm." in text
-    assert ("batch norm: recomputed is better than as trained by +24.0 points [24.0, 24.0], "
-            "n=3 (paired t)") in text
-    assert "neither: recomputed" not in text  # no batch norm: both evaluations are the same
+    assert ("batch norm recomputed is better than batch norm as trained by +24.0 points [24.0, "
+            "24.0], n=3 (paired t)") in text
+    assert "neither recomputed" not in text  # no batch norm: both evaluations are the same
     assert ("Training minus test accuracy in the last epoch: neither +24.8 points [24.3, 25.3], "
             "n=3; dropout +68.8 points") in text
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from cnnlab.analysis.statistics import compare, interval
 from cnnlab.experiments.studies import figures
-from cnnlab.experiments.studies.definition import Measure, Setup, Study
+from cnnlab.experiments.studies.definition import QUICK_SEEDS, Measure, Setup, Study
 from cnnlab.experiments.studies.records import StudyResults, points
 
 
@@ -57,7 +57,7 @@ ALEXNET_OVERFIT = Study(
     specs=("alexnet",),
     grid={"model.dropout": (0.0, 0.5)},
     budgets={"quick": Setup({"subset": 1_000, "epochs": 50, "batch_size": 32, "resize": 68,
-                             "lr": 0.05}, specs=("alexnet:width=0.25",)),
+                             "lr": 0.05}, specs=("alexnet:width=0.25",), seeds=QUICK_SEEDS),
              "full": Setup({"subset": 1_000, "epochs": 50, "batch_size": 32})},
     table=("train_acc", "test_acc", "status", "seconds_per_epoch", "parameters"),
     figures=(figures.train_and_test,),
@@ -91,8 +91,8 @@ VGG_RESOLUTION = Study(
              "pixels: accuracy, time and parameters (its classifier is sized for each input).",
     specs=("vgg-small",),
     grid={"resize": (56, 84, 224)},
-    budgets={"quick": Setup({"subset": 10_000, "epochs": 2, "batch_size": 32, "lr": 0.05},
-                            grid={"resize": (56, 84, 112)}),
+    budgets={"quick": Setup({"subset": 7_500, "epochs": 2, "batch_size": 32, "lr": 0.05},
+                            grid={"resize": (56, 84, 112)}, seeds=QUICK_SEEDS),
              "tiny": Setup({"subset": 256, "epochs": 1, "batch_size": 64},
                            specs=("vgg-small:arch=((1,4),(1,8),(2,16),(2,32),(2,32))",),
                            grid={"resize": (32, 40)}),
@@ -134,8 +134,8 @@ NIN_1X1 = Study(
              "instead of global average pooling change? NiN with 1, 2 or 3 of them, and with a "
              "dense head.",
     names=ONE_BY_ONE,
-    budgets={"quick": Setup({"resize": 68, "subset": 20_000, "epochs": 3, "batch_size": 32,
-                             "lr": 0.1}),
+    budgets={"quick": Setup({"resize": 68, "subset": 10_000, "epochs": 3, "batch_size": 32,
+                             "lr": 0.1}, seeds=QUICK_SEEDS),
              "tiny": Setup({"resize": 68, "subset": 256, "epochs": 1, "batch_size": 64},
                            specs=(f"nin:num_1x1=1,arch={NARROW_NIN}",
                                   f"nin:head=fc,arch={NARROW_NIN}")),

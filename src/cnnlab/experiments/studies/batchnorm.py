@@ -51,9 +51,10 @@ def _evaluations(results: StudyResults) -> str:
     changed = []
     for spec in dict.fromkeys(r["model"] for r in results.rows):
         if results.runs(model=spec) != results.runs("plain_test_acc", model=spec):
-            found = results.versus("recomputed", {"model": spec}, "as trained", {"model": spec},
-                                   other="plain_test_acc")
-            changed.append(f"{results.names.get(spec, spec)}: {verdict(found)}")
+            name = results.names.get(spec, spec)
+            changed.append(results.compared(f"{name} recomputed", {"model": spec},
+                                            f"{name} as trained", {"model": spec},
+                                            other="plain_test_acc"))
     return (f" With the moving averages as trained (no recomputation): "
             f"{results.ranked(column='plain_test_acc')}; {verdict_text}."
             + (f" Recomputed statistics against the moving averages, same weights: "
@@ -144,7 +145,9 @@ BN_LR = Study(
              "without batch norm (nothing else differs) over a log grid of learning rates.",
     grid={"lr": (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)},
     names=WITH_AND_WITHOUT,
-    budgets=LENET_BUDGETS,
+    budgets={"quick": Setup(LENET_QUICK, grid={"lr": (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)},
+                            seeds=QUICK_SEEDS),
+             "full": Setup()},
     table=("test_acc", "train_loss", "status", "seconds_per_epoch"),
     figures=(figures.curves,),
     conclude=conclude_bn_lr,
@@ -278,7 +281,8 @@ BN_BATCH_SIZE = Study(
              "over batch sizes from 16 to 1024 (learning rate and epochs fixed).",
     grid={"batch_size": (16, 32, 64, 128, 256, 512, 1024)},
     names=WITH_AND_WITHOUT,
-    budgets=LENET_BUDGETS,
+    budgets={"quick": Setup({**LENET_QUICK, "subset": 30_000}, seeds=QUICK_SEEDS),
+             "full": Setup()},
     table=("test_acc", "train_acc", "status", "seconds_per_epoch", "images_per_s"),
     figures=(figures.against("batch_size", ("test_acc", "seconds_per_epoch")),),
     conclude=conclude_bn_batch_size,

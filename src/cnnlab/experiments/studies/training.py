@@ -4,7 +4,7 @@ augmentation, and the batch size's effect on throughput, memory and accuracy."""
 from __future__ import annotations
 
 from cnnlab.experiments.studies import figures
-from cnnlab.experiments.studies.definition import Measure, Setup, Study
+from cnnlab.experiments.studies.definition import QUICK_SEEDS, Measure, Setup, Study
 from cnnlab.experiments.studies.records import StudyResults, verdict
 
 COMPACT = "compact-resnet-s"
@@ -33,7 +33,7 @@ LENET_MODERN = Study(
              "against ReLU and max pooling, and each change alone, curves overlaid.",
     specs=("lenet",),
     grid={"model.activation": ("sigmoid", "relu"), "model.pool": ("avg", "max")},
-    budgets={"quick": Setup({"epochs": 3}), "full": Setup()},
+    budgets={"quick": Setup({"epochs": 3}, seeds=QUICK_SEEDS), "full": Setup()},
     figures=(figures.curves, figures.accuracy_bars),
     conclude=conclude_lenet_modern,
 )
@@ -67,7 +67,8 @@ LABEL_SMOOTHING = Study(
              "trained with smoothing 0 to 0.2.",
     specs=("googlenet",),
     grid={"label_smoothing": (0.0, 0.05, 0.1, 0.2)},
-    budgets={"quick": Setup({"epochs": 3, "lr": COMPACT_LR}, specs=(COMPACT,)), "full": Setup()},
+    budgets={"quick": Setup({"epochs": 3, "lr": COMPACT_LR}, specs=(COMPACT,), seeds=QUICK_SEEDS),
+             "full": Setup()},
     table=("test_acc", "test_loss", "train_acc", "status", "seconds_per_epoch"),
     figures=(figures.against("label_smoothing", ("test_acc",)), figures.curves),
     conclude=conclude_label_smoothing,
@@ -98,7 +99,7 @@ AUGMENTATION = Study(
     specs=("resnet18",),
     grid={"augment": AUGMENTATIONS},
     budgets={"quick": Setup({"subset": 20_000, "epochs": 4, "lr": COMPACT_LR},
-                            specs=(COMPACT,)),
+                            specs=(COMPACT,), seeds=QUICK_SEEDS),
              "full": Setup()},
     figures=(figures.accuracy_bars, figures.curves),
     conclude=conclude_augmentation,
@@ -132,7 +133,8 @@ BATCH_SIZE = Study(
     grid={"batch_size": (16, 32, 64, 128, 256, 512)},
     budgets={"quick": Setup({"subset": 20_000, "epochs": 2}, specs=("lenet-modern",),
                             grid={"batch_size": (16, 32, 64, 128, 256, 512, 1024)},
-                            measure=Measure((16, 32, 64, 128, 256, 512, 1024))),
+                            measure=Measure((16, 32, 64, 128, 256, 512, 1024)),
+                            seeds=QUICK_SEEDS),
              "full": Setup(measure=Measure((16, 32, 64, 128, 256, 512)))},
     table=("test_acc", "seconds_per_epoch", "bench_images_per_s", "peak_mib", "added_mib"),
     figures=(figures.throughput_and_memory,),

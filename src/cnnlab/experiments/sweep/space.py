@@ -114,21 +114,30 @@ SEED = "seed"
 augmentation, the same for every variant (repeats are paired)."""
 
 
+MAX_REPEATS = 100
+"""The most seeds one sweep repeats each point with (each is a trial of its own)."""
+
+
 def parse_seeds(text: str) -> tuple[int, ...]:
-    """``--seeds 3`` is seeds 0, 1, 2; ``--seeds 0,4,7`` lists them."""
+    """``--seeds 3`` is seeds 0, 1, 2; ``--seeds 0,4,7`` lists them (``--seeds 5,`` is seed 5
+    alone)."""
     flag = f"--seeds {text}"
     try:
         if "," not in text:
             count = int(text)
             if count < 1:
                 raise ValueError
-            return tuple(range(count))
-        seeds = tuple(int(part) for part in text.split(","))
+            seeds = tuple(range(count))
+        else:
+            seeds = tuple(int(part) for part in text.removesuffix(",").split(","))
     except ValueError:
         raise UsageError(f"{flag}: expected a number of seeds (3 means 0, 1, 2) or a list of "
                          "seeds such as 0,1,2") from None
     if len(set(seeds)) != len(seeds) or min(seeds) < 0:
         raise UsageError(f"{flag}: list each seed once, each 0 or more")
+    if len(seeds) > MAX_REPEATS:
+        raise UsageError(f"{flag}: at most {MAX_REPEATS} seeds (each is a trial of its own); "
+                         "ask for fewer")
     return seeds
 
 
