@@ -41,6 +41,16 @@ def _name(study, spec):
     return study.names.get(spec, spec)
 
 
+def _pair(text, a, acc_a, b, acc_b):
+    """The comparison of two variants measured once: not told apart, the difference between
+    the higher and the lower (either order when they are equal)."""
+    if acc_b > acc_a:
+        a, acc_a, b, acc_b = b, acc_b, a, acc_a
+    said = [f"{first} and {second} are not told apart at this budget: {first} - {second} "
+            f"{_points(acc_a - acc_b)}, n=1" for first, second in ((a, b), (b, a))]
+    assert said[0] in text or (acc_a == acc_b and said[1] in text), (said[0], text)
+
+
 def check_bn_lr(study, folder, text):
     for spec in {r["model"] for r in _table(folder)}:
         learned = [_num(r["lr"]) for r in _done(_table(folder))
@@ -59,7 +69,8 @@ def check_bn_lite(study, folder, text):
     rows = _done(_table(folder))
     for spec in {r["model"] for r in rows}:
         acc = {r["model.norm_affine"]: _num(r["test_acc"]) for r in rows if r["model"] == spec}
-        assert f"{_name(study, spec)} {_points(acc['false'] - acc['true'])}" in text
+        name = _name(study, spec)
+        _pair(text, f"{name} fixed", acc["false"], f"{name} learned", acc["true"])
 
 
 def check_bn_vs_dropout(study, folder, text):
@@ -67,7 +78,7 @@ def check_bn_vs_dropout(study, folder, text):
     results = {r["model"]: r for r in _table(folder, "results.csv")}
     for spec, row in results.items():
         gap = _num(row["train_acc"]) - _num(row["test_acc"])
-        assert f"{_name(study, spec)} {_points(gap)}" in text
+        assert f"{_name(study, spec)} {_points(gap)}, n=1" in text
 
 
 def check_bn_batch_size(study, folder, text):
@@ -75,16 +86,19 @@ def check_bn_batch_size(study, folder, text):
         rows = [r for r in _done(_table(folder)) if r["model"] == spec]
         low = min(rows, key=lambda r: _num(r["test_acc"]))
         high = max(rows, key=lambda r: _num(r["test_acc"]))
-        assert (f"{_name(study, spec)} {_pct(_num(low['test_acc']))} (batch {low['batch_size']}) "
-                f"to {_pct(_num(high['test_acc']))} (batch {high['batch_size']})") in text
+        assert (f"{_name(study, spec)} {_pct(_num(low['test_acc']))}, n=1 (batch "
+                f"{low['batch_size']}) to {_pct(_num(high['test_acc']))}, n=1 (batch "
+                f"{high['batch_size']})") in text
 
 
 def check_lenet_modern(study, folder, text):
     acc = {(r["model.activation"], r["model.pool"]): _num(r["test_acc"])
            for r in _done(_table(folder))}
-    assert f"reached {_pct(acc['relu', 'max'])}" in text
-    assert f"({_points(acc['relu', 'max'] - acc['sigmoid', 'avg'])})" in text
-    assert f"(average pooling): {_points(acc['relu', 'avg'] - acc['sigmoid', 'avg'])}" in text
+    seed = "the seed's sigmoid with average pooling"
+    for name, variant in (("ReLU with max pooling", ("relu", "max")),
+                          ("ReLU alone (average pooling)", ("relu", "avg")),
+                          ("max pooling alone (sigmoid)", ("sigmoid", "max"))):
+        _pair(text, name, acc[variant], seed, acc["sigmoid", "avg"])
 
 
 def check_label_smoothing(study, folder, text):
@@ -94,16 +108,13 @@ def check_label_smoothing(study, folder, text):
         return
     acc = {_num(r["label_smoothing"]): _num(r["test_acc"]) for r in rows}
     smoothed = max((s for s in acc if s > 0), key=acc.get, default=None)
-    if smoothed is None:
-        assert text.startswith(f"Only the trial without smoothing finished ({_pct(acc[0])}")
-    elif 0 in acc and acc[0] >= acc[smoothed]:
-        assert text.startswith(f"Label smoothing did not help: {_pct(acc[0])} test accuracy "
-                               f"without it, {_pct(acc[smoothed])} at the best smoothing tried "
-                               f"({smoothed:g}, {_points(acc[smoothed] - acc[0])})")
+    if smoothed is None or 0 not in acc:
+        assert text.startswith("Only some trials finished")
     else:
-        assert f"Best label smoothing {smoothed:g}: test accuracy {_pct(acc[smoothed])}" in text
+        assert text.startswith("Label smoothing did not make a difference told apart")
+        _pair(text, f"smoothing {smoothed:g}", acc[smoothed], "no smoothing", acc[0])
     for row in _done(_table(folder, "results.csv")):
-        assert f"{_num(row['label_smoothing']):g}: {_num(row['test_loss']):.3f}" in text
+        assert f"{_num(row['label_smoothing']):g}: {_num(row['test_loss']):.3f}, n=1" in text
 
 
 def check_augmentation(study, folder, text):
@@ -111,12 +122,11 @@ def check_augmentation(study, folder, text):
     if not any(r["augment"] == "none" for r in rows):
         assert text.startswith("The trial without augmentation did not finish")
         return
-    best = max(rows, key=lambda r: _num(r["test_acc"]))
     plain = next(_num(r["test_acc"]) for r in rows if r["augment"] == "none")
-    assert f"Best: {best['augment']} ({_pct(_num(best['test_acc']))}" in text
     for row in rows:
         if row["augment"] != "none":
-            assert f"{row['augment']} {_points(_num(row['test_acc']) - plain)}" in text
+            _pair(text, row["augment"], _num(row["test_acc"]), "none", plain)
+    assert "Helped: none; hurt: none; not told apart from none: " in text
 
 
 def check_batch_size(study, folder, text):
@@ -125,7 +135,7 @@ def check_batch_size(study, folder, text):
         assert f"{_num(row['bench_images_per_s']):,.0f}" in text
     accuracies = {int(r["batch_size"]): _num(r["test_acc"]) for r in _done(_table(folder))}
     for size, acc in accuracies.items():
-        assert f"{_pct(acc)} at {size}" in text
+        assert f"batch_size={size} {_pct(acc)}" in text
 
 
 def check_alexnet_overfit(study, folder, text):
@@ -136,19 +146,19 @@ def check_alexnet_overfit(study, folder, text):
         widest = max(_num(e["train_acc"]) - _num(e["val_acc"]) for e in epochs
                      if e["trial"] == row["trial"])
         assert (f"with dropout {_num(row['model.dropout']):g} the training accuracy reached "
-                f"{_pct(_num(row['train_acc']))}") in text.lower()
-        assert f"a gap of {_points(gap).lstrip('+')} (widest {_points(widest).lstrip('+')}" in text
+                f"{_pct(_num(row['train_acc']))}, n=1") in text.lower()
+        assert f"a gap of {_points(gap)}, n=1: one seed: not a finding (widest " \
+               f"{_points(widest).lstrip('+')}" in text
 
 
 def check_vgg_resolution(study, folder, text):
     for row in _done(_table(folder)):
-        assert f"{row['resize']} px {_pct(_num(row['test_acc']))}" in text
+        assert f"{row['resize']} px {_pct(_num(row['test_acc']))}, n=1" in text
 
 
 def check_nin(study, folder, text):
     rows = _done(_table(folder))
-    best = max(rows, key=lambda r: _num(r["test_acc"]))
-    assert f"Best: {_name(study, best['model'])}." in text
+    check_ranked_accuracies(study, folder, text)
     for row in rows:
         assert f"{_pct(_num(row['test_acc']))}" in text and f"{int(row['parameters']):,}" in text
 
