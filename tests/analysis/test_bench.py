@@ -13,6 +13,7 @@ from cnnlab.analysis.bench import (
     plot,
     prepare,
     random_batch,
+    step_times,
 )
 from cnnlab.cli import main
 
@@ -93,3 +94,16 @@ def test_cli_prints_the_table_and_writes_the_png(tmp_path, capsys):
 def test_cli_unknown_model_exits_2(capsys):
     assert main(["bench", "lenett", "--device", "cpu", *FAST]) == 2
     assert "lenet" in capsys.readouterr().err
+
+
+def test_each_step_is_timed_and_the_mean_has_its_t_interval():
+    options = BenchOptions(warmup=1, steps=5)
+    model = prepare(tiny_model(), options)
+    times = step_times(make_step(model, options), random_batch((8, 1, 12, 12), 10, options),
+                       options)
+    assert len(times) == 5 and all(t > 0 for t in times)
+    row = measure(model, (8, 1, 12, 12), 10, options)
+    assert row.ms_low <= row.ms_per_step <= row.ms_high
+    assert row.images_per_s == pytest.approx(8000 / row.ms_per_step)
+    one = measure(model, (8, 1, 12, 12), 10, BenchOptions(warmup=1, steps=1))
+    assert one.ms_low is None and one.ms_high is None  # one step: no spread

@@ -16,6 +16,7 @@ the batch's activations and workspaces cost; it grows about linearly with the ba
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import resource
 import sys
@@ -28,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cnnlab.analysis.statistics import interval
 from cnnlab.errors import UsageError
 from cnnlab.models.build import build_for_input, input_chw
 from cnnlab.train.allocator import retain_freed_memory
@@ -95,6 +97,9 @@ class BenchRow:
     ms_per_step: float
     peak_bytes: int | None
     added_bytes: int | None
+    ms_low: float | None = None
+    ms_high: float | None = None
+    """The 95% Student t interval of the mean step time over the timed steps (None: one step)."""
 
 
 def prepare(model: nn.Module, options: BenchOptions) -> nn.Module:
@@ -145,15 +150,32 @@ def random_batch(batch_shape: tuple[int, ...], num_classes: int, options: BenchO
 
 def time_steps(step, batch, options: BenchOptions) -> float:
     """Seconds per step on `batch`: `options.warmup` untimed steps, then the mean of `steps`."""
+    times = step_times(step, batch, options)
+    return sum(times) / len(times)
+
+
+def step_times(step, batch, options: BenchOptions) -> list[float]:
+    """Seconds of each of `options.steps` steps on `batch`, after `options.warmup` untimed ones
+    (on a GPU by CUDA events, so the steps still queue back to back)."""
     device = torch.device(options.device)
     for _ in range(options.warmup):
         step(*batch)
     synchronize(device)
-    started = time.perf_counter()
+    if device.type == "cuda":
+        marks = [torch.cuda.Event(enable_timing=True) for _ in range(options.steps + 1)]
+        marks[0].record()
+        for mark in marks[1:]:
+            step(*batch)
+            mark.record()
+        synchronize(device)
+        return [start.elapsed_time(end) / 1000 for start, end in zip(marks, marks[1:],
+                                                                      strict=False)]
+    times = []
     for _ in range(options.steps):
+        started = time.perf_counter()
         step(*batch)
-    synchronize(device)
-    return (time.perf_counter() - started) / options.steps
+        times.append(time.perf_counter() - started)
+    return times
 
 
 def resident_bytes(field: str = "VmRSS") -> int | None:
@@ -196,13 +218,16 @@ def measure(model: nn.Module, batch_shape: tuple[int, ...], num_classes: int,
         start_bytes = torch.cuda.memory_allocated(device)
     else:
         start_bytes = resident_bytes()
-    seconds = time_steps(step, batch, options)
+    times = step_times(step, batch, options)
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated(device)
     else:
         peak = _peak_resident_bytes()
     added = None if start_bytes is None else max(0, peak - start_bytes)
-    return BenchRow(batch_shape[0], batch_shape[0] / seconds, 1000 * seconds, peak, added)
+    spread = interval([1000 * t for t in times])
+    low, high = (None, None) if math.isnan(spread.low) else (spread.low, spread.high)
+    return BenchRow(batch_shape[0], 1000 * batch_shape[0] / spread.mean, spread.mean, peak, added,
+                    low, high)
 
 
 def _bench_registered(name: str, batch_size: int, shape: tuple[int, int, int],
@@ -241,6 +266,12 @@ def _mib(nbytes: int | None) -> str:
     return "n/a" if nbytes is None else f"{nbytes / MIB:,.1f}"
 
 
+def _step_ms(row: BenchRow) -> str:
+    """``12.3 [12.1, 12.5]``: the mean step time and its 95% interval over the timed steps."""
+    spread = "" if row.ms_low is None else f" [{row.ms_low:,.1f}, {row.ms_high:,.1f}]"
+    return f"{row.ms_per_step:,.1f}{spread}"
+
+
 def _kib_per_image(row: BenchRow) -> str:
     return "n/a" if row.added_bytes is None else f"{row.added_bytes / 1024 / row.batch_size:,.0f}"
 
@@ -254,10 +285,11 @@ def print_table(name: str, shape: tuple[int, int, int], options: BenchOptions,
     where = "CUDA max allocated" if options.device.startswith("cuda") else "peak resident (VmHWM)"
     table = Table(title=f"{name} {'x'.join(map(str, shape))} ({options.label()})",
                   caption=f"memory: {where}; added = peak minus memory after a 2-image step")
-    for column in ("batch", "images/s", "ms/step", "peak MiB", "added MiB", "added KiB/image"):
+    for column in ("batch", "images/s", "ms/step [95% interval]", "peak MiB", "added MiB",
+                   "added KiB/image"):
         table.add_column(column, justify="right")
     for row in rows:
-        table.add_row(str(row.batch_size), f"{row.images_per_s:,.0f}", f"{row.ms_per_step:,.1f}",
+        table.add_row(str(row.batch_size), f"{row.images_per_s:,.0f}", _step_ms(row),
                       _mib(row.peak_bytes), _mib(row.added_bytes), _kib_per_image(row))
     Console().print(table)
 

@@ -8,7 +8,6 @@ from cnnlab.cli import main
 from cnnlab.errors import UsageError
 from cnnlab.experiments.studies import BUDGETS, STUDIES, get_study
 from cnnlab.experiments.studies.definition import Setup, Study, deviations
-from cnnlab.experiments.studies.design_space import SPACES, Bounds, sample_stages
 from cnnlab.models.build import build_for_input
 
 REQUIRED = {"bn-lr", "bn-placement", "bn-lite", "bn-vs-dropout", "bn-batch-size",
@@ -49,26 +48,6 @@ def test_tiny_keeps_the_ends_of_every_axis_and_shrinks_the_data():
     assert tiny.settings == {"epochs": 1, "batch_size": 64, "subset": 256}
     assert "256 training images instead of the whole training set" in deviations(
         tiny, study.plan("full"))
-
-
-@pytest.mark.parametrize("space", SPACES)
-def test_design_spaces_keep_their_constraints(space):
-    import random
-
-    rng, level = random.Random(1), SPACES.index(space)
-    for _ in range(30):
-        stages = sample_stages(space, Bounds(), rng)
-        depths, widths, groups, ratios = zip(*stages, strict=True)
-        assert all(int(w * m) % g == 0 for _, w, g, m in stages)
-        assert level < 1 or len(set(ratios)) == 1
-        assert level < 2 or len(set(groups)) == 1
-        assert level < 3 or list(widths) == sorted(widths)
-        assert level < 4 or list(depths) == sorted(depths)
-
-
-def test_a_space_sample_is_the_same_every_time():
-    plans = [get_study("design-space").plan("quick").specs for _ in range(2)]
-    assert plans[0] == plans[1] and len(set(plans[0])) == len(plans[0]) == 40
 
 
 def test_study_list_names_every_study(capsys):

@@ -5,7 +5,9 @@ import pytest
 from scipy import stats
 
 from cnnlab.experiments.studies.architectures import (
+    MEMORY,
     ONE_BY_ONE,
+    conclude_memory,
     conclude_nin,
     conclude_overfit,
     conclude_resolution,
@@ -253,3 +255,18 @@ def test_resolution_compares_the_largest_with_the_smallest_input():
     text = conclude_resolution(StudyResults("quick", ("resize",), rows))
     assert "112 px and 56 px are not told apart at this budget" in text
     assert "112 px takes 2.0x the time per epoch of 56 px" in text
+
+
+def test_memory_study_tells_step_times_apart_only_when_their_intervals_miss():
+    def row(spec, size, ms, low, high):
+        return {"model": spec, "batch_size": size, "added_mib": 100.0 if "true" not in spec
+                else 60.0, "bench_images_per_s": 1000 * size / ms, "ms_per_step": ms,
+                "ms_per_step_low": low, "ms_per_step_high": high}
+
+    plain, saving = MEMORY
+    rows = [row(plain, 16, 10.0, 9.8, 10.2), row(saving, 16, 12.0, 11.8, 12.2),
+            row(plain, 32, 20.0, 19.0, 21.0), row(saving, 32, 20.5, 20.2, 20.8)]
+    text = conclude_memory(StudyResults("quick", ("batch_size",), rows))
+    assert ("batch 16: memory a batch adds 100 -> 60 MiB (-40%), speed 0.83x (1,600 -> 1,333 "
+            "images/s; a step 10.0 ms [9.8, 10.2] -> 12.0 ms [11.8, 12.2], told apart") in text
+    assert "20.5 ms [20.2, 20.8], not told apart at this many timed steps" in text

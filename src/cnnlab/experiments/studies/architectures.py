@@ -6,7 +6,12 @@ from __future__ import annotations
 from cnnlab.analysis.statistics import compare, interval
 from cnnlab.experiments.studies import figures
 from cnnlab.experiments.studies.definition import QUICK_SEEDS, Measure, Setup, Study
-from cnnlab.experiments.studies.records import StudyResults, points
+from cnnlab.experiments.studies.records import (
+    StudyResults,
+    points,
+    step_time,
+    step_times_apart,
+)
 
 
 def largest_gap(results: StudyResults, row: dict) -> tuple[float, int] | None:
@@ -158,13 +163,16 @@ def conclude_memory(results: StudyResults) -> str:
         memory = ("n/a" if not a["added_mib"] else
                   f"{a['added_mib']:,.0f} -> {b['added_mib']:,.0f} MiB "
                   f"({b['added_mib'] / a['added_mib'] - 1:+.0%})")
+        speed = ("told apart: the 95% intervals of the step times do not overlap"
+                 if step_times_apart(a, b) else "not told apart at this many timed steps")
         parts.append(f"batch {size}: memory a batch adds {memory}, speed "
                      f"{b['bench_images_per_s'] / a['bench_images_per_s']:.2f}x "
                      f"({a['bench_images_per_s']:,.0f} -> {b['bench_images_per_s']:,.0f} "
-                     "images/s)")
+                     f"images/s; a step {step_time(a)} -> {step_time(b)}, {speed})")
     return ("The memory-efficient mode (recomputing each dense layer's concatenation and "
             "bottleneck in the backward pass) against the standard DenseNet: "
-            + "; ".join(parts) + ".")
+            + "; ".join(parts) + ". Memory is the process's peak resident size, read once per "
+            "batch size (it does not vary from step to step); times are over the timed steps.")
 
 
 DENSENET_MEMORY = Study(

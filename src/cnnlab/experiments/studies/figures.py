@@ -202,25 +202,41 @@ def throughput_and_memory(results: StudyResults):
     return "batch-size", f"{what} against the batch size", _finish(figure, axes)
 
 
-def error_edfs(column: str):
+def error_edfs(column: str, confidence: float = 0.95):
     """A maker of the error EDF of each group of rows (by `column`): the fraction of models
-    with a test error below each value, as the RegNet paper compares design spaces."""
+    with a test error at most each value, as the RegNet paper compares design spaces, each with
+    its pointwise percentile bootstrap band (groups of at least three models)."""
 
     def draw(results: StudyResults):
-        figure, axes = _axes(1, width=6.0, height=4.2)
+        import numpy as np
+
+        from cnnlab.analysis.statistics import edf_band
+
+        figure, axes = _axes(1, width=6.4, height=4.4)
         ax = axes[0]
-        for group in dict.fromkeys(row[column] for row in results.rows):
-            errors = sorted(1 - row["test_acc"] for row in results.where(**{column: group})
-                            if row.get("test_acc") is not None)
+        groups = {group: sorted(1 - row["test_acc"] for row in results.where(**{column: group})
+                                if row.get("test_acc") is not None)
+                  for group in dict.fromkeys(row.get(column) for row in results.rows)}
+        found = [error for errors in groups.values() for error in errors]
+        low, high = (min(found), max(found)) if found else (0.0, 1.0)
+        margin = max(0.01, 0.05 * (high - low))
+        grid = np.linspace(low - margin, high + margin, 200)
+        for group, errors in groups.items():
             if not errors:
                 continue
             fractions = [(i + 1) / len(errors) for i in range(len(errors))]
-            ax.step([errors[0], *errors], [0.0, *fractions], where="post",
-                    label=f"{group} (n={len(errors)})")
+            line, = ax.step([grid[0], *errors, grid[-1]], [0.0, *fractions, 1.0], where="post",
+                            label=f"{group} (n={len(errors)})")
+            if len(errors) >= 3:
+                _, below, above = edf_band(errors, grid, confidence=confidence)
+                ax.fill_between(grid, below, above, step="post", alpha=0.15,
+                                color=line.get_color(), linewidth=0)
+        ax.set_xlim(grid[0], grid[-1])
+        ax.set_ylim(0, 1.02)
         ax.set_xlabel("test error")
-        ax.set_ylabel("fraction of models with a lower error")
+        ax.set_ylabel("fraction of models with at most this error")
         _percent(ax.xaxis)
-        return "edf", "error empirical distribution function of each design space", \
-            _finish(figure, axes)
+        return "edf", (f"error empirical distribution function of each design space, shaded: "
+                       f"its {confidence:.0%} pointwise bootstrap band"), _finish(figure, axes)
 
     return draw

@@ -161,6 +161,24 @@ class StudyResults:
         return self.curves.get(row.get("trial"), [])
 
 
+def step_time(row: dict) -> str:
+    """A measured row's step time with its 95% interval over the timed steps:
+    ``12.3 ms [12.1, 12.5]``."""
+    if row.get("ms_per_step_low") is None:
+        return f"{row['ms_per_step']:,.1f} ms"
+    return (f"{row['ms_per_step']:,.1f} ms [{row['ms_per_step_low']:,.1f}, "
+            f"{row['ms_per_step_high']:,.1f}]")
+
+
+def step_times_apart(a: dict, b: dict) -> bool:
+    """Whether two rows' step-time intervals do not overlap (a conservative test: two 95%
+    intervals that miss each other differ at well under the 5% level)."""
+    if a.get("ms_per_step_low") is None or b.get("ms_per_step_low") is None:
+        return False
+    return a["ms_per_step_high"] < b["ms_per_step_low"] or b["ms_per_step_high"] < a[
+        "ms_per_step_low"]
+
+
 def verdict(comparison: Comparison | None) -> str:
     """A comparison's sentence, or why there is none."""
     return comparison.sentence if comparison else "n/a (no seed on which both finished)"

@@ -27,6 +27,7 @@ from cnnlab.experiments.studies.records import (
     CURVES_FILE,
     RESULTS_FILE,
     StudyResults,
+    step_time,
 )
 from cnnlab.experiments.sweep.definition import SWEEPS_ROOT, Sweep
 from cnnlab.experiments.sweep.space import SEED
@@ -60,7 +61,7 @@ COLUMNS = {
     "seconds_per_epoch": ("s/epoch", "{:.1f}".format),
     "images_per_s": ("images/s", "{:,.0f}".format),
     "bench_images_per_s": ("images/s (timed steps)", "{:,.0f}".format),
-    "ms_per_step": ("ms/step", "{:,.1f}".format),
+    "ms_per_step": ("ms/step [95% interval]", "{:,.1f}".format),
     "peak_mib": ("peak MiB", "{:,.1f}".format),
     "added_mib": ("added MiB", "{:,.1f}".format),
 }
@@ -69,7 +70,8 @@ TRIAL_COLUMNS = ("trial", "model")
 RESULT_COLUMNS = ("input", "mflops", "parameters", "train_images", "epochs", "status", "note",
                   "val_acc", "test_acc", "plain_test_acc", "test_loss", "train_acc", "train_loss",
                   "best_epoch", "seconds_per_epoch", "images_per_s", "run")
-MEASURED_COLUMNS = ("batch_size", "bench_images_per_s", "ms_per_step", "peak_mib", "added_mib")
+MEASURED_COLUMNS = ("batch_size", "bench_images_per_s", "ms_per_step", "ms_per_step_low",
+                    "ms_per_step_high", "peak_mib", "added_mib")
 
 
 def study_folder(name: str, budget: str) -> Path:
@@ -255,6 +257,8 @@ def measure_plan(plan: Plan, progress: bool = True) -> list[dict]:
                          "mflops": mflops(spec, shape[1]),
                          "bench_images_per_s": bench_row.images_per_s,
                          "ms_per_step": bench_row.ms_per_step,
+                         "ms_per_step_low": bench_row.ms_low,
+                         "ms_per_step_high": bench_row.ms_high,
                          "peak_mib": mebibytes(bench_row.peak_bytes),
                          "added_mib": mebibytes(bench_row.added_bytes)})
     return rows
@@ -304,9 +308,16 @@ def results_table(study: Study, results: StudyResults) -> TableData:
                          "Student t interval over the seeds that finished (n)",
                          (*headers, "n"), [variant_row(study, results, rows, columns)
                                            for rows in variants.values()], (*justify, RIGHT))
-    rows = [(study.name_of(row["model"]), *(format_cell(c, row.get(c)) for c in columns))
+    rows = [(study.name_of(row["model"]), *(row_cell(row, c) for c in columns))
             for row in results.rows]
     return TableData(f"{title}: {len(rows)} {what}", headers, rows, justify)
+
+
+def row_cell(row: dict, column: str) -> str:
+    """One row's cell; a timed step with its 95% interval over the timed steps."""
+    if column == "ms_per_step" and row.get(column) is not None:
+        return step_time(row).removesuffix(" ms").replace(" ms ", " ")
+    return format_cell(column, row.get(column))
 
 
 def variant_rows(results: StudyResults) -> dict[tuple, list[dict]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from cnnlab.experiments.studies import figures
 from cnnlab.experiments.studies.definition import QUICK_SEEDS, Measure, Setup, Study
-from cnnlab.experiments.studies.records import StudyResults, verdict
+from cnnlab.experiments.studies.records import StudyResults, step_time, verdict
 
 COMPACT = "compact-resnet-s"
 """A small ResNet-like model made for 28x28 inputs (the fast recipe's): the quick budget's
@@ -111,8 +111,9 @@ def conclude_batch_size(results: StudyResults) -> str:
     small, large = rows[0], rows[-1]
     speedup = large["bench_images_per_s"] / small["bench_images_per_s"]
     text = (f"Training throughput goes from {small['bench_images_per_s']:,.0f} images/s at batch "
-            f"{small['batch_size']} to {large['bench_images_per_s']:,.0f} at batch "
-            f"{large['batch_size']} ({speedup:.1f}x).")
+            f"{small['batch_size']} (a step {step_time(small)}) to "
+            f"{large['bench_images_per_s']:,.0f} at batch {large['batch_size']} (a step "
+            f"{step_time(large)}), {speedup:.1f}x.")
     if small["added_mib"] is not None and large["added_mib"] is not None:
         per_image = (large["added_mib"] - small["added_mib"]) * 1024 / (
             large["batch_size"] - small["batch_size"])
