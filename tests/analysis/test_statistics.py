@@ -305,3 +305,10 @@ def test_variant_intervals_leave_out_what_does_not_count():
     rows = [{"v": "a", "acc": 0.9, "ok": True}, {"v": "a", "acc": 0.1, "ok": False}]
     found = variant_intervals(rows, lambda r: r["v"], "acc", counts=lambda r: r["ok"])
     assert found["a"].n == 1 and found["a"].mean == 0.9
+
+
+def test_an_accuracy_interval_is_cut_to_zero_and_one_hundred_percent():
+    estimate = interval([0.10, 0.10, 0.40])
+    assert estimate.low < 0  # the t interval itself is symmetric
+    assert estimate.percent().startswith("20.0% [0.0, ")
+    assert interval([0.99, 0.999, 1.0]).percent().endswith(", 100.0], n=3")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -54,8 +54,11 @@ class Estimate:
 
     def percent(self, n: bool = True) -> str:
         """An accuracy as ``84.1% [82.0, 86.2], n=3`` (``84.1%, n=1`` without an interval;
-        without ``, n=3`` where `n` is false)."""
-        return self._text(percent_text(self.mean), 100, 1, n)
+        without ``, n=3`` where `n` is false). An accuracy lies in [0, 100%], so the interval
+        is cut to it."""
+        clipped = replace(self, low=min(max(self.low, 0.0), 1.0),
+                          high=min(max(self.high, 0.0), 1.0))
+        return clipped._text(percent_text(self.mean), 100, 1, n)
 
     def points(self) -> str:
         """A difference of accuracies in percentage points: ``+2.3 points [0.4, 4.2], n=3``."""
