@@ -1,5 +1,7 @@
 """Fixtures of the experiment tests (helpers are in experiment_helpers.py)."""
 
+import shutil
+
 import pytest
 
 
@@ -13,3 +15,13 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """The headless Chromium binary (Debian's chromium or chromium-headless-shell)."""
+    found = shutil.which("chromium") or shutil.which("chromium-headless-shell")
+    if found is None:
+        pytest.skip("headless Chromium is not installed (apt-get install chromium; .ci/run "
+                    "installs it)")
+    return found

@@ -44,6 +44,12 @@ def add_parsers(sub) -> None:
                    help="seconds between a worker's signs of life (default 10); trials of a "
                    "worker silent for twice that are retried")
     p.add_argument("--show", metavar="DIR", help="print and redraw the results of a sweep")
+    p.add_argument("--dashboard", metavar="NAME | DIR",
+                   help="open sweep NAME (in runs/NAME, or the study NAME in --storage) or the "
+                   "sweep in DIR in optuna-dashboard on 127.0.0.1, until Ctrl-C (pip install "
+                   "'cnnlab[dashboard]')")
+    p.add_argument("--port", type=positive_int,
+                   help="--dashboard: the port to listen on (default 8080)")
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("lr-find", help="the learning-rate range test: loss against a growing lr")
@@ -66,12 +72,24 @@ def add_parsers(sub) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    """Run, continue, join or show a sweep; print its table and where its files are."""
+    """Run, continue, join or show a sweep, printing its table and where its files are; or
+    serve its study in optuna-dashboard."""
+    defining = args.specs or args.grid or args.search or args.trials or args.seeds
+    if args.dashboard:
+        if defining or args.join or args.show:
+            raise UsageError("--dashboard NAME serves a sweep's study; drop the specs, --grid, "
+                             "--search, --trials, --seeds, --join and --show")
+        # deferred: optuna-dashboard is an optional extra, imported only here
+        from cnnlab.experiments.sweep.dashboard import serve_dashboard
+
+        serve_dashboard(args.dashboard, args.storage, args.port)
+        return 0
+    if args.port:
+        raise UsageError("--port is the port of --dashboard NAME")
     # deferred: a command imports its library only when it runs, so start-up stays quick
     from cnnlab.experiments import Sweep, collect, join_sweep, open_sweep, run_sweep
 
     timing = {} if args.heartbeat is None else {"heartbeat": args.heartbeat}
-    defining = args.specs or args.grid or args.search or args.trials or args.seeds
     if args.show:
         if defining or args.join:
             raise UsageError("--show DIR prints a sweep; drop the specs, --grid, --search, "

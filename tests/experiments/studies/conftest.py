@@ -1,8 +1,8 @@
 """Fixtures of the study tests: each study and the chapter report run once at the tiny budget
-(one thread), shared by the tests that read their folders; headless Chromium for the pages."""
+(one thread), shared by the tests that read their folders (headless Chromium for the pages is
+tests/experiments/conftest.py's `chromium`)."""
 
 import os
-import shutil
 
 import pytest
 import torch
@@ -61,13 +61,3 @@ def tiny_chapter_report(tmp_path_factory):
     out = tmp_path_factory.mktemp("chapter")
     return _one_thread(lambda: chapter_report("tiny", ["lenet", "lenet-bn"], out,
                                               progress=False))
-
-
-@pytest.fixture(scope="session")
-def chromium():
-    """The headless Chromium binary (Debian's chromium or chromium-headless-shell)."""
-    found = shutil.which("chromium") or shutil.which("chromium-headless-shell")
-    if found is None:
-        pytest.skip("headless Chromium is not installed (apt-get install chromium; .ci/run "
-                    "installs it)")
-    return found

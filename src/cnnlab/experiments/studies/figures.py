@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import math
 
-from cnnlab.analysis.statistics import interval
+import numpy as np
+
+from cnnlab.analysis.statistics import edf_band, interval
 from cnnlab.experiments.studies.records import StudyResults
 
 LOG_AXES = {"lr": 10, "weight_decay": 10, "batch_size": 2}
@@ -208,10 +210,6 @@ def error_edfs(column: str, confidence: float = 0.95):
     its pointwise percentile bootstrap band (groups of at least three models)."""
 
     def draw(results: StudyResults):
-        import numpy as np
-
-        from cnnlab.analysis.statistics import edf_band
-
         figure, axes = _axes(1, width=6.4, height=4.4)
         ax = axes[0]
         groups = {group: sorted(1 - row["test_acc"] for row in results.where(**{column: group})

@@ -76,9 +76,12 @@ class TrialOutcome:
         return 0.0 if self.diverged else self.history[-1]["val_acc"]
 
     def attrs(self) -> dict:
-        """What the study records about the trial (user attributes)."""
+        """What the study records about the trial's end (user attributes, beside `run_attrs`):
+        its status, the validation curve, the seconds its epochs took and, once it has a
+        result, its accuracies."""
         curve = [row["val_acc"] for row in self.history]
-        attrs = {"status": self.status, "curve": curve}
+        attrs = {"status": self.status, "curve": curve,
+                 "seconds": sum(row.get("seconds", 0.0) for row in self.history)}
         if self.diverged:
             attrs["diverged"] = self.diverged
         if "test_acc" in self.result:
@@ -92,6 +95,14 @@ class TrialOutcome:
         if self.diverged:
             return divergence(self.diverged)
         return f"val acc {self.value:.1%}, test acc {self.result['test_acc']:.1%}"
+
+
+def run_attrs(config: TrainConfig, run: Path) -> dict:
+    """What the study records about a trial as it starts (user attributes, so a dashboard shows
+    them beside its parameters): the model spec, its run directory (the folder's name, and its
+    full path on the worker's machine) and the seed."""
+    return {"spec": config.model, "run": run.name, "run_dir": str(run.resolve()),
+            "seed": config.seed}
 
 
 def train_trial(config: TrainConfig, model, data, run: Path, progress: bool = True,
@@ -168,8 +179,8 @@ class Worker:
         params = self.suggest(trial)
         config = self.sweep.config(params).replace(**self.runtime)
         run = self.out / run_name(params, slot(me) if self.sweep.search else None)
-        trial.set_user_attr("run", run.name)
-        trial.set_user_attr("spec", config.model)
+        for name, value in run_attrs(config, run).items():
+            trial.set_user_attr(name, value)
         self.say(f"trial {trial.number}: {describe(params)} -> {run}")
 
         key = tuple(getattr(config, name) for name in DATA_SETTINGS)
@@ -177,8 +188,12 @@ class Worker:
             self.data[key] = make_data(config)
         model = build_model(config, self.data[key])
         trial.set_user_attr("parameters", sum(p.numel() for p in model.parameters()))
+        reported = set(me.intermediate_values)  # a retried trial inherits its epochs
         outcome = train_trial(config, model, self.data[key], run, self.progress,
-                              self._reporter(trial, config))
+                              self._reporter(trial, config, run, reported))
+        for row in outcome.history:  # epochs trained before this trial (a finished run read)
+            if row["epoch"] not in reported:
+                trial.report(row["val_acc"], row["epoch"])
         for name, value in outcome.attrs().items():
             trial.set_user_attr(name, value)
         self.say(f"trial {trial.number}: {outcome.summary()}")
@@ -194,13 +209,18 @@ class Worker:
             params[r.key] = suggest(r.key, r.low, r.high, log=r.log)
         return params
 
-    def _reporter(self, trial, config: TrainConfig):
-        """Report each epoch's validation accuracy; stop a hopeless trial before its last epoch."""
+    def _reporter(self, trial, config: TrainConfig, run: Path, reported: set[int]):
+        """Report each epoch's validation accuracy (the trial's intermediate value at step
+        `epoch`, noted in `reported`); stop a hopeless trial before its last epoch."""
 
         def report(row: dict) -> None:
-            trial.report(row["val_acc"], row["epoch"])
+            if row["epoch"] not in reported:
+                trial.report(row["val_acc"], row["epoch"])
+                reported.add(row["epoch"])
             if row["epoch"] < config.epochs and trial.should_prune():
                 trial.set_user_attr("status", "pruned")
+                trial.set_user_attr("seconds", sum(
+                    epoch.get("seconds", 0.0) for epoch in RunDir(run).read_history()))
                 self.say(f"trial {trial.number}: pruned after epoch {row['epoch']} (val acc "
                          f"{row['val_acc']:.1%}, below the median of earlier trials)")
                 raise optuna.TrialPruned()
