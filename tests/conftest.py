@@ -1,5 +1,6 @@
 """Every test, and every process a test starts, uses a private user cache (image caches, probe
-timings), never the user's: it is set before any test module reads the environment."""
+timings), never the user's: it is set before any test module reads the environment. Tables are
+laid out full width (no ``COLUMNS`` from the shell) unless a test sets a width."""
 
 import os
 import shutil
@@ -9,6 +10,7 @@ import pytest
 
 PRIVATE_CACHE = tempfile.mkdtemp(prefix="cnnlab-test-cache-")
 os.environ["CNNLAB_DATA"] = PRIVATE_CACHE
+os.environ.pop("COLUMNS", None)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -2,6 +2,8 @@
 (while staying finite, so training went on to the end) says that it diverged, and why, before
 its numbers; a completed run prints only its numbers."""
 
+import json
+
 import pytest
 
 from cnnlab.cli import main
@@ -43,3 +45,17 @@ def test_a_completed_run_prints_no_status_line(tmp_path, capsys):
 ])
 def test_why_a_run_diverged_names_the_epoch_and_the_cause(where, words):
     assert rundir.why_diverged(where, 10).startswith(words)
+
+
+def test_a_fast_recipe_run_and_the_listing_give_the_same_status(tmp_path, capsys):
+    """The issue's run: the fast recipe for one epoch on 2,000 images. result.json's status and
+    the status `cnnlab runs` lists are the one rule's (`RunState`), whichever it is."""
+    out = tmp_path / "runs" / "fast"
+    assert main(["train", "--recipe", "fast", "--epochs", "1", "--subset", "2000",
+                 "--device", "cpu", "--out", str(out)]) == 0
+    recorded = json.loads((out / "result.json").read_text())["status"]
+    capsys.readouterr()
+    assert main(["runs", str(tmp_path / "runs")]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines()
+               if line.split()[:1] == ["fast"])
+    assert row.split()[-1] == recorded == RunState.read(out).status

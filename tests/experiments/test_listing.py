@@ -81,3 +81,55 @@ def test_a_damaged_run_is_listed_with_the_reason_beside_the_others(runs, tmp_pat
 ])
 def test_one_rule_gives_a_run_its_status(result, rows, status):
     assert run_status(result, rows, num_classes=10) == status  # limit 2 ln 10 = 4.6
+
+
+def _edit_record(run, change) -> None:
+    path = run / "config.json"
+    path.write_text(json.dumps(change(json.loads(path.read_text()))))
+
+
+def _edit_train(run, **values) -> None:
+    _edit_record(run, lambda record: {**record, "train": {**record["train"], **values}})
+
+
+def _config_folder(run) -> None:
+    (run / "config.json").unlink()
+    (run / "config.json").mkdir()
+
+
+@pytest.mark.parametrize(("damage", "reason"), [
+    (lambda run: (run / "config.json").write_text("[1, 2]"), "is not a cnnlab run record"),
+    (lambda run: _edit_record(run, lambda r: {**r, "model": "lenet"}), "'model' entry needs"),
+    (lambda run: _edit_record(run, lambda r: {**r, "data": {**r["data"], "classes": 10}}),
+     "'data' entry needs the list of class names"),
+    (lambda run: _edit_train(run, model="lenet:colour=red"), "model spec 'lenet:colour=red'"),
+    (lambda run: _edit_train(run, epochs="ten"), "epochs='ten' is not allowed"),
+    (_config_folder, "cannot read"),
+    (lambda run: (run / "metrics.csv").write_text("epoch,train_loss\n1,x\n"),
+     "metrics.csv is not a table of numbers"),
+    (lambda run: (run / "result.json").write_text('{"status": "done"}'),
+     "result.json is not a cnnlab result"),
+], ids=["not-a-record", "model-not-a-mapping", "classes-not-a-list", "unknown-option",
+        "bad-setting", "config-is-a-folder", "bad-metrics", "bad-result"])
+def test_one_damaged_run_is_listed_as_damaged_and_the_others_as_usual(damage, reason, runs,
+                                                                       tmp_path, capsys):
+    folder = tmp_path / "runs"
+    shutil.copytree(runs, folder)
+    shutil.copytree(runs / "normal", folder / "broken")
+    damage(folder / "broken")
+    assert main(["runs", str(folder)]) == 0
+    listing = capsys.readouterr().out
+    statuses = sorted(line.split()[-1] for line in listing.splitlines()
+                      if line.startswith("  ") and line.split()[0] != "run")
+    assert "3 runs in" in listing and statuses == ["completed", "damaged", "diverged"], listing
+    problem = next(line for line in listing.splitlines() if line.startswith("damaged: "))
+    assert reason in problem and "broken" in problem, listing
+    assert RunState.read(folder / "broken").status == "damaged"
+
+
+def test_a_hand_edited_setting_that_is_still_valid_lists_as_usual(runs, tmp_path, capsys):
+    folder = tmp_path / "runs"
+    shutil.copytree(runs / "normal", folder / "edited")
+    _edit_train(folder / "edited", lr=None)  # valid: the recipe's rate
+    assert main(["runs", str(folder)]) == 0
+    assert "completed" in capsys.readouterr().out

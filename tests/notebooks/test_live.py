@@ -136,8 +136,9 @@ def test_watching_training_reads_nothing_more_back(tiny_data, one_thread, monkey
     display = FakeDisplay()
     boards = []
 
-    def every_update(max_epochs):  # redraw at every sync point: the most the board can ask
-        boards.append(LiveBoard(max_epochs, interval=0.0, display=display, clock=FakeClock()))
+    def every_update(max_epochs, **options):  # redraw at every sync point: the most it can ask
+        boards.append(LiveBoard(max_epochs, interval=0.0, display=display, clock=FakeClock(),
+                                **options))
         return boards[-1]
 
     monkeypatch.setattr(live, "LiveBoard", every_update)
@@ -164,3 +165,27 @@ def test_slow_drawing_is_kept_to_a_small_share_of_the_time():
     within = display.times[:-1]  # the first after `interval`, then 20 s after each 1 s draw
     assert within == [2.0, 23.0, 44.0, 65.0, 86.0]
     assert all(b - a >= 1 + 1 / live.DRAW_SHARE for a, b in zip(within, within[1:], strict=False))
+
+
+@pytest.mark.parametrize(("val_fraction", "split"), [(0.0, "test"), (0.25, "val")])
+def test_the_console_the_board_the_table_and_the_curves_name_the_split_alike(
+        val_fraction, split, one_thread, capsys, monkeypatch, tmp_path):
+    """Each epoch is measured on the validation split, or on the test split where none is held
+    out: every place that shows those figures calls the split by the same word."""
+    boards = []
+
+    def board(max_epochs, **options):
+        boards.append(LiveBoard(max_epochs, interval=1e9, display=FakeDisplay(), **options))
+        return boards[-1]
+
+    monkeypatch.setattr(live, "LiveBoard", board)
+    data = FashionMNIST(batch_size=64, subset=128, val_fraction=val_fraction)
+    history = Trainer(max_epochs=1, lr=0.1, device="cpu", live=True).fit(
+        cnnlab.create_model("lenet"), data, out=tmp_path / "run")
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch"))
+    assert f"  {split} loss " in line and ("val" if split == "test" else "test") not in line
+    assert history.split == split and f"{split} acc" in history.table().headers
+    legends = [text.get_text() for ax in boards[0].figure.axes for text in ax.get_legend().texts]
+    assert f"{split} accuracy" in legends and f"{split} loss" in legends
+    curves = [text.get_text() for ax in history.plot().axes for text in ax.get_legend().texts]
+    assert curves == legends

@@ -1,6 +1,7 @@
 """Run directories: one writer at a time, and refused writes that lose nothing."""
 
 import errno
+import json
 import os
 import signal
 import subprocess
@@ -103,3 +104,48 @@ def test_a_writer_killed_during_its_first_file_leaves_a_folder_that_starts_again
     write_text(run / "notes.txt", "mine")
     with pytest.raises(UsageError, match="not empty"):
         RunDir.create(run)
+
+
+CLASSES = [f"class {i}" for i in range(10)]
+EPOCH = {"epoch": 1, "train_loss": 0.6, "train_acc": 0.8, "val_loss": 0.7, "val_acc": 0.75,
+         "seconds": 1.0, "images_per_s": 2000.0, "lr": 0.1}
+
+
+def made_up_run(path, history: list[dict]) -> RunDir:
+    """A run folder written by hand through RunDir, as the trainer writes one: its config, its
+    epochs, then a result whose status is the writer's (`RunDir.finished`)."""
+    from cnnlab.train.config import resolve_config
+
+    run = RunDir.create(path)
+    run.write_config({"model": {"name": "lenet", "spec": "lenet"},
+                      "data": {"classes": CLASSES, "train_images": 2000},
+                      "train": resolve_config({"model": "lenet", "epochs": 1}).to_dict()})
+    run.write_history(history, "test")
+    run.write_result({"model": "lenet", **RunDir.finished(history, len(CLASSES)),
+                      "test_loss": history[-1]["val_loss"], "test_acc": history[-1]["val_acc"],
+                      "epochs": len(history), "seconds_per_epoch": 1.0})
+    run.close()
+    return run
+
+
+@pytest.mark.parametrize(("changes", "status"), [
+    ({}, "completed"),
+    ({"train_loss": 9.0}, "diverged"),           # the loss grew past 2 ln 10, finite
+    ({"val_loss": float("nan")}, "diverged"),
+    ({"train_loss": 4.6}, "completed"),          # just below the limit, 4.605
+])
+def test_result_json_and_the_listing_give_a_run_the_status_of_one_rule(changes, status,
+                                                                       tmp_path, capsys):
+    from cnnlab.cli import main
+    from cnnlab.train.rundir import RunState, run_status
+
+    history = [dict(EPOCH, epoch=1), dict(EPOCH, epoch=2, **changes)]
+    run = made_up_run(tmp_path / "runs" / "made-up", history)
+    recorded = json.loads(run.file("result.json").read_text())["status"]
+    state = RunState.read(run.path)
+    assert recorded == state.status == status
+    assert run_status(state.result, state.history, len(CLASSES)) == status
+    assert main(["runs", str(tmp_path / "runs")]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines()
+               if line.split()[:1] == ["made-up"])
+    assert row.split()[-1] == status

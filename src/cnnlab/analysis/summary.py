@@ -91,8 +91,14 @@ class Summary:
         return [self._layer_table(), self._totals_table(), self._groups_table()]
 
     def __rich_console__(self, console, options):
-        for table in self.tables():
-            yield table.to_rich()
+        yield from self.tables()
+
+    def __rich_measure__(self, console, options):
+        from rich.measure import Measurement
+
+        tables = self.tables()
+        return Measurement(max(table.narrowest() for table in tables),
+                           max(table.natural_width() for table in tables))
 
     def __str__(self) -> str:
         return plain_text(self)

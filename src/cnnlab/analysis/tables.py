@@ -8,27 +8,13 @@ AlexNet, VGG, NiN) are built for its side, as the chapters do when they shrink V
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
-from rich import box
-from rich.console import Console
-from rich.table import Table
-
 from cnnlab.analysis.summary import Summary, format_bytes, format_shape, forward_flops, summary
-from cnnlab.display import LEFT, RIGHT, TableData, plain_text, render_html
+from cnnlab.display import LEFT, RIGHT, TableData, plain_text, render_html, show
 from cnnlab.models import list_models, model_info
 from cnnlab.models.build import build_for_input, default_input, min_side
 from cnnlab.models.spec import COMMON_OPTIONS, ModelSpec, format_value, model_options
-
-
-def _show(renderable) -> None:
-    """Print a table at the terminal's width, or as plain text when the output is not a terminal
-    (a file or a pipe), where no table is squeezed or wrapped."""
-    if sys.stdout.isatty():
-        Console(highlight=False).print(renderable)
-    else:
-        sys.stdout.write(plain_text(renderable))
 
 
 def _sizes(spec, input_size) -> tuple[int, ...]:
@@ -38,19 +24,17 @@ def _sizes(spec, input_size) -> tuple[int, ...]:
 
 def print_models_table() -> None:
     """Every registered name with its parameters and forward MFLOPs at its default input."""
-    table = Table(title="registered models (1 input channel, 10 classes)", title_justify="left",
-                  box=box.SIMPLE_HEAD)
-    for header in ("name", "family", "params", "input", "MFLOPs", "description"):
-        table.add_column(header, justify="right" if header in ("params", "input", "MFLOPs")
-                         else "left", no_wrap=header != "description")
+    rows = []
     for name in list_models():
         info = model_info(name)
         model = build_for_input(name, device="meta")
         params = sum(p.numel() for p in model.parameters())
         flops = forward_flops(model, info.input_size, name=name)
-        table.add_row(name, info.family, f"{params:,}", f"{info.input_size}",
-                      f"{flops / 1e6:,.1f}", info.description)
-    _show(table)
+        rows.append((name, info.family, f"{params:,}", f"{info.input_size}",
+                     f"{flops / 1e6:,.1f}", info.description))
+    show(TableData("registered models (1 input channel, 10 classes)",
+                   ("name", "family", "params", "input", "MFLOPs", "description"), rows,
+                   (LEFT, LEFT, RIGHT, RIGHT, RIGHT, LEFT)))
 
 
 def print_summary(name: str, input_size=None, depth: int = 1, batch_size: int = 1) -> None:
@@ -64,7 +48,7 @@ def print_summary(name: str, input_size=None, depth: int = 1, batch_size: int = 
     elif len(sizes) == 4 and sizes[0] == 1:
         sizes = sizes[1:]  # a 1x... input with --batch-size B: the batch is B
     model = build_for_input(name, sizes, device="meta")
-    _show(summary(model, sizes, depth=depth, batch_size=batch_size, name=str(name)))
+    show(summary(model, sizes, depth=depth, batch_size=batch_size, name=str(name)))
 
 
 @dataclass(frozen=True)
@@ -98,10 +82,13 @@ class Comparison:
         headers = ("model", "input", "params", "MFLOPs", "conv params", "fc params", "conv FLOPs",
                    "weights", "activations inference", "activations training", "min input")
         return TableData(f"models side by side (batch of {self.batch_size}, float32)", headers,
-                         rows, (LEFT,) + (RIGHT,) * (len(headers) - 1), no_wrap=True)
+                         rows, (LEFT,) + (RIGHT,) * (len(headers) - 1))
 
     def __rich_console__(self, console, options):
-        yield self.table().to_rich()
+        yield self.table()
+
+    def __rich_measure__(self, console, options):
+        return self.table().__rich_measure__(console, options)
 
     def __str__(self) -> str:
         return plain_text(self)
@@ -132,7 +119,7 @@ def compare(specs, input_size=None) -> Comparison:
 
 def print_comparison(names, input_size=None) -> None:
     """`cnnlab compare`: the comparison table of `compare`, printed."""
-    _show(compare(names, input_size))
+    show(compare(names, input_size))
 
 
 def print_model_options(name: str | None = None) -> None:
@@ -143,20 +130,17 @@ def print_model_options(name: str | None = None) -> None:
     names = [name] if name else list_models()
     for index, model in enumerate(names):
         info = model_info(model)
-        table = Table(title=f"{model} ({info.family}): {info.description}", title_justify="left",
-                      box=box.SIMPLE_HEAD)
-        for header in ("option", "default", "values"):
-            table.add_column(header, no_wrap=header != "values")
-        options = model_options(model)
-        for option in options.values():
+        rows = []
+        for option in model_options(model).values():
             if option.name in COMMON_OPTIONS and name is None:
                 continue
             values = ", ".join(format_value(v) for v in option.choices) if option.choices \
                 else type(option.default).__name__.replace("NoneType", "any")
-            table.add_row(option.name, format_value(option.default), values)
+            rows.append((option.name, format_value(option.default), values))
         if index:
             print()
-        _show(table)
+        show(TableData(f"{model} ({info.family}): {info.description}",
+                       ("option", "default", "values"), rows, (LEFT, LEFT, LEFT)))
     if name is None:
         print(f"\nevery model also takes {', '.join(COMMON_OPTIONS)}; "
               "set options with a spec such as lenet:norm=batch")

@@ -53,9 +53,16 @@ def find_runs(folder: str | Path = RUNS_ROOT) -> list[RunInfo]:
     if not folder.is_dir():
         raise MissingFileError(f"no folder {folder}; runs are written to runs/ by cnnlab train "
                                "(or name the folder: cnnlab runs DIR)")
-    paths = sorted((p.parent for p in folder.rglob(CONFIG)),
-                   key=lambda p: (p / CONFIG).stat().st_mtime)
+    paths = sorted((p.parent for p in folder.rglob(CONFIG)), key=_written)
     return [RunInfo.read(path) for path in paths]
+
+
+def _written(run: Path) -> float:
+    """When a run's config.json was written (0 where it cannot be read: a dangling link)."""
+    try:
+        return (run / CONFIG).stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def runs_table(runs: list[RunInfo], root: Path) -> TableData:
@@ -73,7 +80,8 @@ def _settings_cells(run: RunInfo) -> tuple[str, ...]:
     c = run.config
     if c is None:
         return ("",) * 5
-    return c.model, f"{c.lr:g}", str(c.batch_size), c.optimizer, run.extra_settings()
+    lr = "" if c.lr is None else f"{c.lr:g}"
+    return c.model, lr, format_value(c.batch_size), c.optimizer, run.extra_settings()
 
 
 def list_runs(folder: str | Path = RUNS_ROOT) -> str:
@@ -82,7 +90,7 @@ def list_runs(folder: str | Path = RUNS_ROOT) -> str:
     if not runs:
         return f"no runs in {folder}\n"
     damaged = "".join(f"{DAMAGED}: {run.problem}\n" for run in runs if run.status == DAMAGED)
-    return plain_text(runs_table(runs, Path(folder)).to_rich()) + damaged
+    return plain_text(runs_table(runs, Path(folder))) + damaged
 
 
 def differing_settings(runs: list[RunInfo]) -> dict[str, list]:
@@ -133,7 +141,7 @@ class RunComparison:
         return fig
 
     def __str__(self) -> str:
-        return plain_text(self.table().to_rich())
+        return plain_text(self.table())
 
 
 def compare_runs(paths: list[str | Path], figure: str | Path | None = None) -> RunComparison:

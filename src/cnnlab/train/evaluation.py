@@ -7,12 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from rich.console import Console
-from rich.table import Table
 from torch import nn
 
 from cnnlab.data import read_image
 from cnnlab.data.transforms import BatchTransform
+from cnnlab.display import LEFT, RIGHT, TableData, show
 from cnnlab.errors import MissingFileError
 from cnnlab.files import display_path, save_figure
 from cnnlab.train.runs import data_from_record, load_trained
@@ -46,29 +45,27 @@ def per_class_accuracy(confusion: torch.Tensor) -> torch.Tensor:
     return confusion.diag().double() / confusion.sum(dim=1).clamp(min=1).double()
 
 
+def report_tables(confusion: torch.Tensor, classes: list[str]) -> list[TableData]:
+    """The per-class accuracy and the confusion matrix as tables."""
+    per_class = [(name, f"{acc:.1%}", f"{count:,}") for name, acc, count in zip(
+        classes, per_class_accuracy(confusion).tolist(), confusion.sum(dim=1).tolist(),
+        strict=True)]
+    matrix = [(f"{i} {classes[i]}", *map(str, row)) for i, row in enumerate(confusion.tolist())]
+    return [TableData("per-class accuracy", ("class", "accuracy", "images"), per_class,
+                      (LEFT, RIGHT, RIGHT)),
+            TableData("confusion matrix (rows: true class, columns: predicted)",
+                      ("true \\ predicted", *map(str, range(len(classes)))), matrix,
+                      (LEFT, *(RIGHT,) * len(classes)))]
+
+
 def print_report(confusion: torch.Tensor, classes: list[str], title: str) -> None:
-    """Print the overall and per-class accuracy and the confusion matrix as rich tables."""
+    """Print the overall and per-class accuracy and the confusion matrix, fitted to the
+    terminal (full width in a file or a pipe)."""
     total = int(confusion.sum())
     accuracy = float(confusion.diag().sum()) / total
-    console = Console()
-    console.print(f"[bold]{title}[/bold]: test accuracy {accuracy:.2%} on {total:,} images",
-                  soft_wrap=True)
-    per_class = Table(title="per-class accuracy")
-    per_class.add_column("class")
-    per_class.add_column("accuracy", justify="right")
-    per_class.add_column("images", justify="right")
-    for name, acc, count in zip(classes, per_class_accuracy(confusion).tolist(),
-                                confusion.sum(dim=1).tolist(), strict=True):
-        per_class.add_row(name, f"{acc:.1%}", f"{count:,}")
-    console.print(per_class)
-    matrix = Table(title="confusion matrix (rows: true class, columns: predicted)")
-    matrix.add_column("true \\ predicted")
-    for i in range(len(classes)):
-        matrix.add_column(str(i), justify="right")
-    for i, row in enumerate(confusion.tolist()):
-        cells = [f"[bold]{n}[/bold]" if j == i else str(n) for j, n in enumerate(row)]
-        matrix.add_row(f"{i} {classes[i]}", *cells)
-    console.print(matrix)
+    print(f"{title}: test accuracy {accuracy:.2%} on {total:,} images")
+    for table in report_tables(confusion, classes):
+        show(table)
 
 
 def save_confusion_png(confusion: torch.Tensor, classes: list[str], path: str | Path) -> Path:

@@ -22,8 +22,11 @@ class History:
                ("val acc", "val_acc", "{:.1%}"), ("seconds", "seconds", "{:.1f}"),
                ("images/s", "images_per_s", "{:,.0f}"), ("lr", "lr", "{:.4g}"))
 
-    def __init__(self, rows: list[dict] | None = None):
+    def __init__(self, rows: list[dict] | None = None, split: str = "val"):
         self.rows = list(rows or [])
+        self.split = split
+        """The split behind the ``val_*`` columns: ``val``, or ``test`` where no validation
+        split was held out; the table's headers and the curves name it."""
         self.result: dict = {}  # after fit: status and final test loss/accuracy
 
     def append(self, row: dict) -> None:
@@ -42,15 +45,16 @@ class History:
     def __iter__(self):
         return iter(self.rows)
 
-    def plot(self, eval_split: str = "val") -> Figure:
-        """Loss and accuracy per epoch, train and `eval_split`: a matplotlib Figure (shown inline
-        in a notebook)."""
+    def plot(self, eval_split: str | None = None) -> Figure:
+        """Loss and accuracy per epoch, train and `eval_split` (default the history's split): a
+        matplotlib Figure (shown inline in a notebook)."""
         # deferred: curves imports matplotlib, half a second; a table needs none of it
         from cnnlab.train.curves import CURVES_SIZE, InlineFigure, draw_curves
 
         train = [(row["epoch"], row["train_loss"], row["train_acc"]) for row in self.rows]
         evals = [(row["epoch"], row["val_loss"], row["val_acc"]) for row in self.rows]
-        return draw_curves(InlineFigure(figsize=CURVES_SIZE), train, evals, eval_split)
+        return draw_curves(InlineFigure(figsize=CURVES_SIZE), train, evals,
+                           eval_split or self.split)
 
     def table(self) -> TableData:
         """The epochs as text cells, the columns of ``metrics.csv`` that a reader compares."""
@@ -58,8 +62,9 @@ class History:
                  if self.rows and all(column[1] in row for row in self.rows)]
         rows = [tuple(fmt.format(row[key]) for _, key, fmt in shown) for row in self.rows]
         title = f"History: {len(self.rows)} epoch{'' if len(self.rows) == 1 else 's'}"
-        return TableData(title, tuple(header for header, _, _ in shown), rows,
-                         (RIGHT,) * len(shown))
+        headers = tuple(f"{self.split}{header[3:]}" if header.startswith("val ") else header
+                        for header, _, _ in shown)
+        return TableData(title, headers, rows, (RIGHT,) * len(shown))
 
     def outcome(self) -> str | None:
         """The result in words, e.g. ``completed: test accuracy 76.2% (loss 0.6123)``."""
@@ -74,7 +79,7 @@ class History:
 
     def __repr__(self) -> str:
         outcome = self.outcome()
-        return plain_text(self.table().to_rich()) + (f"{outcome}\n" if outcome else "")
+        return plain_text(self.table()) + (f"{outcome}\n" if outcome else "")
 
     def _repr_html_(self) -> str:
         return render_html([self.table()], note=self.outcome())

@@ -21,14 +21,16 @@ DRAW_SHARE = 0.05
 class LiveBoard:
     """Train loss and accuracy within and at the end of each epoch, validation at epoch ends.
 
+    `split` names the evaluated split (``val`` or ``test``) as the console does.
     `display` has a ``show(figure)`` method (the notebook's by default) and `clock` gives
     seconds; a redraw within an epoch comes at least `interval` seconds after the board's start
     or its last redraw, and at least 1 / `DRAW_SHARE` times as long as that redraw took.
     """
 
     def __init__(self, max_epochs: int, interval: float = REDRAW_SECONDS, display=None,
-                 clock=time.monotonic):
+                 clock=time.monotonic, split: str = "val"):
         self.max_epochs, self.interval, self.clock = max_epochs, interval, clock
+        self.split = split
         self.display = display if display is not None else NotebookDisplay()
         self.figure = InlineFigure(figsize=CURVES_SIZE)
         self.train: list[tuple] = []  # (epoch position, loss, accuracy)
@@ -60,7 +62,7 @@ class LiveBoard:
 
     def redraw(self) -> None:
         started = self.clock()
-        draw_curves(self.figure, self.train, self.evals, max_epochs=self.max_epochs)
+        draw_curves(self.figure, self.train, self.evals, self.split, max_epochs=self.max_epochs)
         self.display.show(self.figure)
         self.redraws += 1
         self._drawn_at = self.clock()

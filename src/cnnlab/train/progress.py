@@ -8,24 +8,27 @@ import sys
 from cnnlab.train.notebook import in_notebook
 
 
-def epoch_line(row: dict, max_epochs: int) -> str:
-    """One epoch's summary, e.g. ``epoch  3/10  train loss 0.512 acc 81.2%  val ...``."""
+def epoch_line(row: dict, max_epochs: int, split: str = "val") -> str:
+    """One epoch's summary, e.g. ``epoch  3/10  train loss 0.512 acc 81.2%  val ...``, the
+    held-out figures under the name of the split they were measured on (``val`` or ``test``,
+    the word the curves use)."""
     width = len(str(max_epochs))
     return (
         f"epoch {row['epoch']:>{width}}/{max_epochs}  "
         f"train loss {row['train_loss']:.4f} acc {row['train_acc']:.1%}  "
-        f"val loss {row['val_loss']:.4f} acc {row['val_acc']:.1%}  "
+        f"{split} loss {row['val_loss']:.4f} acc {row['val_acc']:.1%}  "
         f"{row['seconds']:.1f} s  {row['images_per_s']:,.0f} img/s"
     )
 
 
 class EpochProgress:
     """Shows training progress on rank 0: a rich bar (rate, loss, ETA) when stdout is a terminal,
-    and the live board of curves (`cnnlab.train.live`) when `live` (None: in a notebook)."""
+    and the live board of curves (`cnnlab.train.live`) when `live` (None: in a notebook);
+    `split` names the split each epoch is evaluated on."""
 
     def __init__(self, max_epochs: int, enabled: bool = True, bar: bool | None = None,
-                 live: bool | None = None):
-        self.max_epochs = max_epochs
+                 live: bool | None = None, split: str = "val"):
+        self.max_epochs, self.split = max_epochs, split
         self.enabled = enabled
         self.bar = enabled and (sys.stdout.isatty() if bar is None else bar)
         self.board = None
@@ -34,7 +37,7 @@ class EpochProgress:
             # notebook run draws it
             from cnnlab.train.live import LiveBoard
 
-            self.board = LiveBoard(max_epochs)
+            self.board = LiveBoard(max_epochs, split=split)
         self._bar = None
         self._task = None
 
@@ -79,7 +82,7 @@ class EpochProgress:
         if self.board is not None:
             self.board.end(row)
         if self.enabled:
-            print(epoch_line(row, self.max_epochs), flush=True)
+            print(epoch_line(row, self.max_epochs, self.split), flush=True)
 
     def close(self) -> None:
         if self._bar is not None:

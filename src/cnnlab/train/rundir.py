@@ -30,6 +30,7 @@ from cnnlab.files import (
     save_figure,
     write_text,
 )
+from cnnlab.models.spec import ModelSpec
 from cnnlab.train.config import TrainConfig
 from cnnlab.train.history import History
 from cnnlab.train.settings import switch_word
@@ -100,6 +101,19 @@ def run_status(result: dict, history: list[dict], num_classes: int) -> str:
     return DIVERGED if diverged_at(result, history, num_classes) else COMPLETED
 
 
+def record_problem(record) -> str | None:
+    """What a ``config.json`` record lacks that a reader relies on (None: nothing): a model
+    with its spec or name, and the data's class names."""
+    if not isinstance(record, dict):
+        return "it needs 'model' and 'data' entries"
+    model, data = record.get("model"), record.get("data")
+    if not (isinstance(model, dict) and isinstance(model.get("spec") or model.get("name"), str)):
+        return "its 'model' entry needs the model's spec or name"
+    if not (isinstance(data, dict) and isinstance(data.get("classes"), list) and data["classes"]):
+        return "its 'data' entry needs the list of class names"
+    return None
+
+
 def class_count(record: dict) -> int:
     """How many classes the run of a ``config.json`` record learns."""
     return len(record["data"]["classes"])
@@ -108,6 +122,15 @@ def class_count(record: dict) -> int:
 def model_spec(record: dict) -> str:
     """The spec a run recorded; older runs recorded only the name, which is its default spec."""
     return record.get("spec") or record["name"]
+
+
+def check_spec(spec: str, source: Path) -> None:
+    """A UsageError naming `source` when the recorded model spec is not one cnnlab can build
+    (an unknown model or option, a bad value: a hand edit, or a model since removed)."""
+    try:
+        ModelSpec.parse(spec)
+    except UsageError as exc:
+        raise UsageError(f"{display_path(source)}: model spec {spec!r}: {exc}") from None
 
 
 def recorded_config(record: dict, source: Path) -> TrainConfig:
@@ -207,10 +230,10 @@ class RunDir:
         """The run's record; a damaged or hand-edited file is one line naming it."""
         record = self._read_json(CONFIG, "undo the edit, or copy the record back from the run's "
                                          "checkpoint")
-        if not (isinstance(record, dict) and "model" in record
-                and isinstance(record.get("data"), dict) and "classes" in record["data"]):
-            raise UsageError(f"{display_path(self.path / CONFIG)} is not a cnnlab run record (it "
-                             "needs 'model' and 'data' entries)")
+        problem = record_problem(record)
+        if problem:
+            raise UsageError(f"{display_path(self.path / CONFIG)} is not a cnnlab run record "
+                             f"({problem})")
         return record
 
     def read_result(self) -> dict:
@@ -326,11 +349,16 @@ class RunState:
 
     @classmethod
     def read(cls, path: str | Path) -> RunState:
-        """Read a run without its lock (it may be training); no ``config.json`` is no run."""
-        run = RunDir.open(path)
+        """Read a run without its lock (it may be training); no ``config.json`` is no run, and
+        one that is there but cannot be read, or names a model spec that does not build, makes
+        the run damaged."""
+        run = RunDir(path)
+        if not (run.file(CONFIG).exists() or run.file(CONFIG).is_symlink()):
+            RunDir.open(path)  # the one-line error for a folder that holds no run
         try:
             record = run.read_config()
             config = recorded_config(record, run.file(CONFIG))
+            check_spec(config.model, run.file(CONFIG))
             result, history = run.read_result(), run.read_history()
         except UsageError as exc:
             return cls(run.path, None, {}, [], DAMAGED, str(exc))

@@ -182,10 +182,10 @@ class _Session:
         self.loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
         self.auxiliary_loss = getattr(self.model, "auxiliary_loss", None)
         self.pos = _Position()
-        self.history = History()
+        self.history = History(split=self.evals.split)
         self.config = run_record(self.model, data, config, ctx.world_size)
         self.progress = EpochProgress(config.epochs, enabled=trainer.progress and ctx.is_main,
-                                      live=trainer.live)
+                                      live=trainer.live, split=self.evals.split)
         if run is not None:
             run.write_config(self.config)
 
@@ -217,7 +217,7 @@ class _Session:
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         self.pos = _Position(**state["position"])
-        self.history = History(state["history"])
+        self.history = History(state["history"], split=self.evals.split)
         set_rng_state(state["rng"])
 
     def save(self, *names: str) -> None:

@@ -56,6 +56,35 @@ def test_study_list_names_every_study(capsys):
     assert all(name in printed for name in STUDIES)
 
 
+def _budget_lines(printed: str, study: str) -> dict[str, str]:
+    """The lines `study list` prints under `study`: budget -> what it runs."""
+    lines = [line.split() for line in printed.splitlines()]
+    start = next(i for i, words in enumerate(lines) if words[:1] == [f"{study}:"])
+    found = {}
+    for words in lines[start + 1:]:
+        if not words:
+            break
+        if words[0] in BUDGETS:
+            found[words[0]] = " ".join(words[1:])
+    return found
+
+
+def test_study_list_says_per_budget_the_models_input_images_epochs_and_seeds(capsys):
+    assert main(["study", "list"]) == 0
+    printed = capsys.readouterr().out
+    assert _budget_lines(printed, "label-smoothing") == {
+        "quick": "compact-resnet-s at 28 px, 60,000 images, 3 epochs, 3 seeds (12 trials)",
+        "full": "googlenet at 96 px, 60,000 images, 10 epochs, 1 seed (4 trials)"}
+    assert _budget_lines(printed, "augmentation")["quick"] == (
+        "compact-resnet-s at 28 px, 20,000 images, 4 epochs, 3 seeds (18 trials)")
+    assert _budget_lines(printed, "vgg-resolution")["quick"].startswith(
+        "vgg-small at 56, 84, 112 px, 7,500 images, 2 epochs, 3 seeds")
+    assert _budget_lines(printed, "densenet-memory")["quick"].endswith(
+        "times training steps at batch sizes 16, 32, 64")
+    for name in STUDIES:  # every study: one line for each budget it is run at
+        assert set(_budget_lines(printed, name)) == {"quick", "full"}, name
+
+
 @pytest.mark.parametrize("argv, message", [
     (["study", "run", "bn-everything"], "unknown study 'bn-everything'; known: bn-lr"),
     (["study", "run", "bn-lr", "--budget", "huge"], "invalid choice: 'huge'"),

@@ -45,16 +45,21 @@ QUICK_INPUT = {"alexnet": 68, "vgg-small": 56, "nin": 68, "googlenet": 28, "resn
 """The quick budget's input sides: the smallest side near 28 pixels each model accepts (LeNet
 keeps its 28 and its whole recipe)."""
 TINY = {"subset": 256, "epochs": 1, "batch_size": 64}
+BENCHMARK = "github.com/zalandoresearch/fashion-mnist#benchmark"
+"""The Fashion-MNIST benchmark table of Zalando Research, the dataset's authors."""
 REFERENCES = {
-    "lenet": "73.5%, 10.3 s/epoch: d2l 1.0.3's own Trainer and loader, 2-core CPU",
-    "lenet-bn": "84.9%: d2l pull request #1660, 10 epochs",
-    "resnet18": "94.9%: Fashion-MNIST benchmark (zalandoresearch)",
-    "densenet": "95.4%: DenseNet-BC (768K parameters), Fashion-MNIST benchmark",
+    "lenet": "73.8%, 9.7 s/epoch: d2l 1.0.3's own Trainer, FashionMNIST and LeNet, 10 epochs on "
+             "a 2-core CPU, measured by benchmarks/peers.py (benchmarks/RESULTS.md)",
+    "lenet-bn": "84.9%: the output of d2l's batch-norm section (BN-LeNet, 10 epochs), quoted in "
+                "github.com/d2l-ai/d2l-en/pull/1660",
+    "resnet18": f"94.9%: ResNet18 with flips, shifts and rotations, {BENCHMARK}",
+    "densenet": f"95.4%: DenseNet-BC (768K parameters) with crops and flips, {BENCHMARK}",
 }
-"""Published and measured figures for the chapter's models, shown beside the report's own."""
-SEED_PATH = {"test_acc": 0.735, "seconds_per_epoch": 10.3}
+"""Figures from elsewhere for the chapter's models, each naming its public source, shown beside
+the report's own."""
+SEED_PATH = {"test_acc": 0.7383, "seconds_per_epoch": 9.69}
 """LeNet trained by d2l 1.0.3's own Trainer and FashionMNIST on a 2-core CPU: 10 epochs of
-the chapter's recipe."""
+the chapter's recipe (`benchmarks/peers.py`; the native row of benchmarks/RESULTS.md)."""
 SUMMARY = ("Every architecture of the two chapters, from LeNet to RegNetX-32, trained on "
            "Fashion-MNIST side by side.")
 SHOWN = ("input", "parameters", "mflops", "train_images", "epochs", "test_acc",

@@ -33,6 +33,10 @@ TINY_BATCH = 64
 DESCRIBED = ("resize", "subset", "epochs", "batch_size", "lr", "optimizer", "momentum",
              "weight_decay", "schedule", "label_smoothing", "augment", "val_fraction")
 """The training settings a report compares between budgets (and against the seed recipe)."""
+FASHION_MNIST_TRAIN = 60_000
+"""Images in Fashion-MNIST's training split, which every study trains on."""
+NATIVE_SIDE = 28
+"""Fashion-MNIST's own side: the input of a run that does not resize."""
 
 
 @dataclass(frozen=True)
@@ -229,6 +233,43 @@ def describe_setting(key: str, value) -> str:
         return ("validation on the test set" if not value
                 else f"{value:.0%} of the training set held out for validation")
     return f"{key.replace('_', ' ')} {format_value(value)}"
+
+
+def outline(plan: Plan) -> str:
+    """What a budget runs, in one line: ``compact-resnet-s at 28 px, 60,000 images, 3 epochs,
+    3 seeds (12 trials)``, and the batch sizes it times; each setting as its trials have it
+    (several values where the grid sweeps it or specs have their own)."""
+    models = _models(plan.specs).removeprefix("models ").removeprefix("model ")
+    if not plan.trains:
+        side = plan.measure.side or plan.config().resize or NATIVE_SIDE
+        return f"{models} at {side} px: {_timed(plan.measure)}"
+    configs = [plan.config(spec) for spec in plan.specs]
+    swept = {key: [int(v) for v in plan.grid[key]] for key in ("resize", "subset", "epochs")
+             if key in plan.grid}
+
+    def values(key: str, read) -> list[int]:
+        return sorted(set(swept.get(key) or [read(config) for config in configs]))
+
+    sides = values("resize", lambda c: c.resize or NATIVE_SIDE)
+    images = values("subset", lambda c: c.subset or round(FASHION_MNIST_TRAIN
+                                                          * (1 - c.val_fraction)))
+    epochs = values("epochs", lambda c: c.epochs)
+    seeds = len(plan.seeds)
+    trials = len(plan.specs) * seeds
+    for grid_values in plan.grid.values():
+        trials *= len(grid_values)
+    text = (f"{models} at {_listed(sides)} px, {_listed(images)} images, "
+            f"{_listed(epochs)} epoch{'' if epochs == [1] else 's'}, "
+            f"{seeds} seed{'' if seeds == 1 else 's'} ({trials} trial{'' if trials == 1 else 's'})")
+    return text + (f"; {_timed(plan.measure)}" if plan.measure else "")
+
+
+def _listed(numbers: list[int]) -> str:
+    return ", ".join(f"{n:,}" for n in numbers)
+
+
+def _timed(measure: Measure) -> str:
+    return "times training steps at batch sizes " + _listed(list(measure.batch_sizes))
 
 
 def _values(values) -> str:

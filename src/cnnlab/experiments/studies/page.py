@@ -87,7 +87,7 @@ class WrittenReport:
         return self.folder / HTML_FILE
 
     def __str__(self) -> str:
-        tables = "".join(plain_text(table.to_rich()) for table in self.page.tables)
+        tables = "".join(plain_text(table) for table in self.page.tables)
         return f"{tables}\n{self.conclusion}\n"
 
 

@@ -244,7 +244,7 @@ class SweepResults:
     def report(self) -> str:
         """The table (and how it summarises the seeds), then the largest stable learning rate
         of each spec when lr was swept."""
-        text = plain_text(self.table().to_rich())
+        text = plain_text(self.table())
         if self.method():
             text += self.method() + "\n"
         stable = self.stable_lrs()
