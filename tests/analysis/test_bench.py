@@ -14,8 +14,17 @@ from cnnlab.analysis.bench import (
     prepare,
     random_batch,
     step_times,
+    training_step_options,
 )
 from cnnlab.cli import main
+from cnnlab.train.autotune import (
+    PROBE_BATCH,
+    ProbeCache,
+    cache_path,
+    detect_capabilities,
+    probe_key,
+)
+from cnnlab.train.threads import use_threads
 
 FAST = ["--warmup", "1", "--steps", "2"]
 
@@ -107,3 +116,52 @@ def test_each_step_is_timed_and_the_mean_has_its_t_interval():
     assert row.images_per_s == pytest.approx(8000 / row.ms_per_step)
     one = measure(model, (8, 1, 12, 12), 10, BenchOptions(warmup=1, steps=1))
     assert one.ms_low is None and one.ms_high is None  # one step: no spread
+
+
+def _cached(spec: str, shape: tuple[int, int, int], kind: str, ms: dict) -> None:
+    """Probe timings put where the trainer looks them up: its threads, spec and probe batch."""
+    device = torch.device("cpu")
+    use_threads(None, device)
+    workload = f"{spec} {'x'.join(map(str, shape))} batch {PROBE_BATCH}"
+    ProbeCache(cache_path()).put(probe_key(kind, workload, device, detect_capabilities()), ms)
+
+
+def _printed(capsys) -> str:
+    return " ".join(capsys.readouterr().out.split())  # the table may wrap its caption
+
+
+def test_cli_times_the_step_as_training_decides_it_and_flags_override(tmp_path, capsys):
+    shape = (1, 28, 28)
+    _cached("lenet", shape, "amp bfloat16", {"fp32": 1.0, "bfloat16": 2.0})  # bf16 slower
+    _cached("lenet", shape, "channels_last fp32", {"channels_last": 1.0, "contiguous": 3.0})
+    argv = ["bench", "lenet", "--batch-sizes", "8", "--device", "cpu", "--out",
+            str(tmp_path / "b.png"), *FAST]
+    assert main(argv) == 0
+    printed = _printed(capsys)
+    assert "lenet 1x28x28 (train, cpu, channels_last, fp32, " in printed
+    assert "channels-last on: measured faster (1.0 ms a step against 3.0 ms in NCHW, from the " \
+        "probe cache)" in printed and "autocast off" in printed
+    assert main([*argv, "--no-channels-last"]) == 0
+    printed = _printed(capsys)
+    assert "(train, cpu, NCHW, fp32, " in printed and "channels-last off: asked for" in printed
+
+
+def test_training_step_options_take_the_asked_switches_over_the_probes():
+    shape = (1, 28, 28)
+    _cached("lenet-modern", shape, "amp bfloat16", {"fp32": 1.0, "bfloat16": 2.0})
+    _cached("lenet-modern", shape, "channels_last fp32", {"channels_last": 3.0, "contiguous": 1.0})
+    assert not training_step_options("lenet-modern", shape, "cpu").channels_last
+    asked = training_step_options("lenet-modern", shape, "cpu", channels_last=True, amp="off",
+                                  mode="infer", steps=2)
+    assert (asked.channels_last, asked.amp, asked.mode, asked.steps) == (True, False, "infer", 2)
+    assert asked.reasons == ("autocast off: asked for (amp=off)",
+                             "channels-last on: asked for (channels_last=on)")
+    onnx = training_step_options("lenet", shape, "cpu", mode="infer", runtime="onnxruntime")
+    assert (onnx.channels_last, onnx.amp, onnx.reasons) == (False, False, ())  # nothing probed
+
+
+def test_the_label_always_names_the_memory_format_and_precision():
+    assert BenchOptions().label() == "train, cpu, NCHW, fp32"
+    assert BenchOptions(channels_last=True, amp=True, threads=2).label() == \
+        "train, cpu, channels_last, bf16, 2 threads"
+

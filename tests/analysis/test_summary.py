@@ -7,6 +7,7 @@ from spec_facts import SPEC_TABLE
 from torch import nn
 
 from cnnlab.analysis import summary
+from cnnlab.analysis.tables import compare
 from cnnlab.models import create_model
 
 
@@ -192,3 +193,12 @@ def test_top_level_export():
     import cnnlab
 
     assert cnnlab.summary is summary
+
+
+def test_compare_takes_each_specs_own_input_side():
+    # GoogLeNet's 28 stem is made for 28x28 images; the plain stem for the name's 96
+    compared = compare(["googlenet", "googlenet:stem=28", "lenet:input_size=32"])
+    assert [m.summary.input_shape for m in compared.models] == [
+        (1, 1, 96, 96), (1, 1, 28, 28), (1, 1, 32, 32)]
+    at_96 = compare("googlenet:stem=28", 96).models[0].summary
+    assert compared.models[1].summary.flops < at_96.flops / 10  # (96/28)^2 fewer

@@ -90,6 +90,13 @@ def test_parse_augment():
         parse_augment("rotate")
 
 
+def test_a_combination_joined_by_plus_is_the_same_as_by_commas():
+    assert parse_augment("crop+flip") == parse_augment("flip, crop") == {"crop", "flip"}
+    assert parse_augment("crop+flip,erase") == {"crop", "flip", "erase"}
+    with pytest.raises(ValueError, match="unknown augmentation rotate"):
+        parse_augment("crop+rotate")
+
+
 def test_identity_when_nothing_to_do():
     images = torch.from_numpy(np.arange(16, dtype=np.uint8).reshape(1, 1, 4, 4))
     assert torch.allclose(BatchTransform(4, [0.0], [1.0])(images), images.float() / 255)

@@ -17,6 +17,15 @@ def test_grid_values_take_the_type_of_their_setting():
         "((1,64),(2,128))", "((1,32),)")
 
 
+def test_a_grid_value_can_combine_augmentations():
+    assert parse_grid("augment=none,crop+flip").values == ("none", "crop+flip")
+    assert parse_grid("augment=none,(crop,flip)").values == ("none", "crop+flip")
+    assert parse_grid("augment=flip,(crop, flip, erase)").values == ("flip", "crop+flip+erase")
+    sweep = Sweep.parse(["lenet"], ["augment=none,(crop,flip)"], settings={"epochs": 1})
+    assert [sweep.config(point).augment for point in sweep.points()] == ["none", "crop+flip"]
+    assert "augment=crop+flip" in run_name(sweep.points()[1])
+
+
 def test_search_ranges_are_integer_or_float_by_setting():
     lr = parse_search("lr=1e-4..1:log")
     assert (lr.low, lr.high, lr.log, lr.integer) == (1e-4, 1.0, True, False)
@@ -55,6 +64,9 @@ def test_the_same_definition_gives_the_same_name_whatever_the_threads():
     (["lenet", "--grid", "model.norm=sometimes,batch"], "norm=sometimes is not allowed"),
     (["lenet", "--grid", "model=lenet,vgg11"], "list the model specs as arguments"),
     (["lenet", "--grid", "lr=0.1,0.1"], "listed twice"),
+    (["lenet", "--grid", "augment=crop+flip,(flip,crop)"], "listed twice"),
+    (["lenet", "--grid", "augment=none,crop+rotate"], "unknown augmentation rotate"),
+    (["lenet", "--grid", "augment=none+flip,crop"], "augment='none+flip' is not allowed"),
     (["lenet", "--grid", "lr=0.1,1", "--lr", "0.5"], "both swept and set"),
     (["lenet", "--search", "lr=1..0.1", "--trials", "3"], "LOW must be below HIGH"),
     (["lenet", "--search", "lr=0..1:log", "--trials", "3"], "needs LOW > 0"),

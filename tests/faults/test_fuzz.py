@@ -77,7 +77,8 @@ def stand_ins(monkeypatch, tmp_path, picture_folder):
         raise ReachedTheWork
 
     monkeypatch.setattr(trainer.Trainer, "fit", fit)
-    for module, name in ((bench, "bench"), (experiments, "run_sweep"),
+    for module, name in ((bench, "bench"), (bench, "training_step_options"),
+                         (experiments, "run_sweep"),
                          (experiments, "join_sweep"), (experiments, "lr_find_run"),
                          (study_runner, "run_sweep"), (study_runner, "measure_plan"),
                          (export, "export_run")):

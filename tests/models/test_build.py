@@ -61,3 +61,19 @@ def test_too_small_inputs_name_the_smallest_side():
 def test_a_bad_option_of_a_sized_model_names_itself_not_the_input():
     with pytest.raises(UsageError, match="one block count per width"):
         build_for_input("compact-resnet-s:widths=(32,64,128,256)", 28)
+
+
+@pytest.mark.parametrize(("spec", "side"), [
+    ("googlenet", 96),
+    ("googlenet:stem=28", 28),          # the stem made for 28x28 images
+    ("googlenet-bn:stem=28", 28),
+    ("googlenet:stem=28,norm=batch", 28),
+    ("lenet:input_size=32", 32),        # a sized classifier's own side
+    ("compact-resnet-s:input_size=32,head=avg", 32),
+    ("resnet18:config=imagenet", 224),
+])
+def test_the_default_input_comes_from_the_spec_not_the_name(spec, side):
+    assert default_input(spec)[1:] == (side, side)
+    assert input_chw(spec) == default_input(spec)
+    model = build_for_input(spec, device="meta")  # checked to run at that side
+    assert getattr(model, "input_size", side) == side  # a sized classifier is sized for it

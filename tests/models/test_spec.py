@@ -1,5 +1,6 @@
 """Model specs: ``name:key=value,...`` parsed by the builders' own parameters."""
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -88,3 +89,29 @@ def test_a_dropout_outside_0_to_1_is_one_line(spec):
     """Found by the slow argument fuzzing: torch's own ValueError escaped as a traceback."""
     with pytest.raises(UsageError, match="not a dropout probability"):
         create_model(spec)
+
+
+@pytest.mark.parametrize(("name", "options", "text"), [
+    ("googlenet", {"stem": 28}, "googlenet:stem=28"),  # a text option named by a number
+    ("googlenet", {"stem": "28", "aux_logits": True}, "googlenet:stem=28,aux_logits=true"),
+    ("alexnet", {"dropout": 0}, "alexnet:dropout=0"),  # an int for a float option
+    ("alexnet", {"width": np.float64(0.25)}, "alexnet:width=0.25"),
+    ("lenet", {"padding": np.int64(0), "norm": "batch"}, "lenet:padding=0,norm=batch"),
+    ("vgg11", {"arch": [[1, 64], [1, 128]]}, "vgg11:arch=((1,64),(1,128))"),
+])
+def test_options_take_their_natural_python_type_as_well_as_text(name, options, text):
+    assert ModelSpec.parse(name, **options) == ModelSpec.parse(text)
+    with torch.device("meta"):
+        assert create_model(name, **options).cnnlab_spec == create_model(text).cnnlab_spec
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"stem": 32}, r"stem=32 is not allowed; use one of 7x7\|28"),
+    ({"stem": True}, "expected text"),
+    ({"wide_kernel": 3.5}, "expected an integer"),
+    ({"aux_logits": 1}, "expected true or false"),
+    ({"dropout": "much"}, "dropout=much is not valid"),
+])
+def test_python_values_of_the_wrong_type_are_one_line_usage_errors(options, message):
+    with pytest.raises(UsageError, match=message):
+        create_model("googlenet", **options)

@@ -100,3 +100,30 @@ def test_config_json_records_every_explicit_setting(recipe, tiny_folder, tmp_pat
     for field, (_, value) in EXPLICIT.items():
         assert recorded[field] == value, field
     assert recorded["model"] == RECIPES[recipe].model
+
+
+@pytest.mark.parametrize(("spec", "resize"), [
+    ("googlenet", 96), ("googlenet:stem=28", 28),  # the 28 stem is made for 28x28 images
+    ("lenet:input_size=32", 32), ("compact-resnet-s", 28),
+])
+def test_the_seed_recipe_resizes_to_the_specs_own_input_side(spec, resize):
+    assert settings_from(spec).resize == resize
+    assert settings_from(spec, "--resize", "64").resize == 64  # an explicit side still wins
+
+
+@pytest.mark.parametrize("words", [["--augment", "crop+flip"], ["--augment", "crop,flip"],
+                                   ["--augment", "flip + crop"]])
+def test_augment_takes_a_combination_joined_by_commas_or_plus(words, tiny_folder, tmp_path,
+                                                             monkeypatch):
+    monkeypatch.setenv("CNNLAB_DATA", str(tmp_path / "cache"))
+    assert settings_from("lenet", *words).augment == words[1]
+    out = tmp_path / "run"
+    assert main(["train", "lenet", *words, "--data", str(tiny_folder), "--epochs", "1",
+                 "--device", "cpu", "--out", str(out)]) == 0
+    recorded = json.loads((out / "config.json").read_text())["train"]
+    assert recorded["augment"] == "crop,flip"  # what the data module made of it
+
+
+def test_an_unknown_augmentation_in_a_combination_is_refused():
+    with pytest.raises(UsageError, match="augment='crop\\+rotate' is not allowed"):
+        TrainConfig(augment="crop+rotate")

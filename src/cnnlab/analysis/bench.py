@@ -3,6 +3,9 @@
 Each batch size runs `warmup` untimed steps (compilation, allocator and oneDNN warm-up) and then
 `steps` timed ones on random inputs. A training step is forward, cross-entropy, backward and an
 SGD-with-momentum update; an inference step is a forward pass under `torch.inference_mode`.
+`cnnlab bench` and the studies time the step as training would run it on this machine
+(`training_step_options`: the trainer's cached ``auto`` decisions on mixed precision and memory
+format, on its threads); flags given explicitly override them.
 
 Peak memory is measured, not estimated:
 - CUDA: `torch.cuda.max_memory_allocated` (the tensors: weights, gradients, optimizer state,
@@ -16,13 +19,14 @@ the batch's activations and workspaces cost; it grows about linearly with the ba
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import multiprocessing
 import resource
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -32,9 +36,13 @@ from torch import nn
 from cnnlab.analysis.statistics import interval
 from cnnlab.errors import UsageError
 from cnnlab.models.build import build_for_input, input_chw
+from cnnlab.models.spec import ModelSpec
 from cnnlab.train.allocator import retain_freed_memory
-from cnnlab.train.autotune import synchronize
+from cnnlab.train.autotune import PROBE_BATCH, synchronize
 from cnnlab.train.optim import make_optimizer
+from cnnlab.train.runtime import decide_step
+from cnnlab.train.settings import switch_word
+from cnnlab.train.threads import apply_threads, use_threads
 
 MODES = ("train", "infer")
 RUNTIMES = ("torch", "onnxruntime")
@@ -61,6 +69,11 @@ class BenchOptions:
     warmup: int = 3
     steps: int = 10
     runtime: str = "torch"
+    threads: int | None = None
+    """CPU threads of the timed steps (None: torch's default)."""
+    reasons: tuple[str, ...] = field(default=(), compare=False)
+    """Why the steps run in this precision and memory format, where the trainer's decisions
+    chose them (`training_step_options`)."""
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -81,11 +94,14 @@ class BenchOptions:
                              f"steps={self.steps}")
 
     def label(self) -> str:
-        """A short description such as 'train, cpu, channels_last, bf16'."""
-        flags = [name for name, on in (("channels_last", self.channels_last),
-                                       ("compile", self.compile), ("bf16", self.amp)) if on]
-        runtime = ["onnxruntime"] if self.runtime == "onnxruntime" else []
-        return ", ".join([self.mode, self.device, *runtime, *flags])
+        """A short description such as 'train, cpu, channels_last, bf16, 2 threads' (always
+        naming the memory format and precision: 'NCHW, fp32' when neither is changed)."""
+        threads = [f"{self.threads} threads"] if self.threads else []
+        if self.runtime == "onnxruntime":
+            return ", ".join([self.mode, self.device, "onnxruntime", *threads])
+        flags = ["channels_last" if self.channels_last else "NCHW",
+                 "bf16" if self.amp else "fp32", *(["compile"] if self.compile else [])]
+        return ", ".join([self.mode, self.device, *flags, *threads])
 
 
 @dataclass(frozen=True)
@@ -230,12 +246,49 @@ def measure(model: nn.Module, batch_shape: tuple[int, ...], num_classes: int,
                     low, high)
 
 
+def training_step_options(spec: str, shape: tuple[int, int, int], device, *, amp="auto",
+                          channels_last="auto", threads: int | None = None,
+                          **fields) -> BenchOptions:
+    """Bench options that time the step as the trainer would run it here, on its threads.
+
+    `amp` and `channels_last` are auto, on or off (True and False mean on and off), as training
+    takes them: each ``auto`` becomes the trainer's own decision (`decide_step`, from the same
+    cached probes, at the probe batch of every training batch size from PROBE_BATCH up), and
+    the decisions' reasons go with the options. `threads` is the training setting (None: what
+    training takes, OMP_NUM_THREADS or the cores this process may use). `fields` are the other
+    BenchOptions (mode, steps, warmup, compile, runtime). ONNX Runtime times plain float32:
+    there ``auto`` is off.
+    """
+    device = torch.device(device)
+    asked = BenchOptions(device=str(device), amp=switch_word(amp) == "on",
+                         channels_last=switch_word(channels_last) == "on", **fields)
+    if asked.runtime != "torch":
+        return asked
+    spec = str(ModelSpec.parse(spec))  # the trainer's spelling, which keys its probe cache
+    threads, _ = use_threads(threads, device)
+    model = build_for_input(spec, shape, num_classes=NUM_CLASSES)
+    precision, layout = decide_step(model, shape, device, PROBE_BATCH, spec, amp, channels_last)
+    return dataclasses.replace(asked, channels_last=layout.enabled, amp=precision.enabled,
+                               threads=threads if device.type == "cpu" else None,
+                               reasons=(precision.reason, layout.reason))
+
+
 def _bench_registered(name: str, batch_size: int, shape: tuple[int, int, int],
                       options: BenchOptions) -> BenchRow:
     """Build the registered model and measure one batch size (the body of each worker process)."""
+    if options.threads and torch.device(options.device).type == "cpu":
+        apply_threads(options.threads)
     torch.manual_seed(0)
     model = build_for_input(name, shape, num_classes=NUM_CLASSES)
     return measure(prepare(model, options), (batch_size, *shape), NUM_CLASSES, options)
+
+
+def bench_input(name: str, input_size=None) -> tuple[int, int, int]:
+    """The (C, H, W) a bench of `name` times (`input_chw`), checked on a shape-only twin: a bad
+    spec or too small an input is a UsageError at no cost in memory or arithmetic."""
+    shape = input_chw(name, input_size)
+    build_for_input(name, shape, num_classes=NUM_CLASSES, device="meta")
+    return shape
 
 
 def bench(name: str, batch_sizes: list[int], input_size=None,
@@ -249,9 +302,7 @@ def bench(name: str, batch_sizes: list[int], input_size=None,
     if not batch_sizes or min(batch_sizes) < 1:
         raise UsageError(f"batch sizes must be positive integers, got {batch_sizes}")
 
-    shape = input_chw(name, input_size)
-    # a shape-only twin checks the input at no cost in memory or arithmetic
-    build_for_input(name, shape, num_classes=NUM_CLASSES, device="meta")
+    shape = bench_input(name, input_size)
     if torch.device(options.device).type == "cuda":
         return [_bench_registered(name, size, shape, options) for size in batch_sizes]
     context = multiprocessing.get_context("spawn")
@@ -283,8 +334,10 @@ def print_table(name: str, shape: tuple[int, int, int], options: BenchOptions,
     from rich.table import Table
 
     where = "CUDA max allocated" if options.device.startswith("cuda") else "peak resident (VmHWM)"
+    caption = "\n".join([*options.reasons,
+                         f"memory: {where}; added = peak minus memory after a 2-image step"])
     table = Table(title=f"{name} {'x'.join(map(str, shape))} ({options.label()})",
-                  caption=f"memory: {where}; added = peak minus memory after a 2-image step")
+                  caption=caption)
     for column in ("batch", "images/s", "ms/step [95% interval]", "peak MiB", "added MiB",
                    "added KiB/image"):
         table.add_column(column, justify="right")

@@ -37,9 +37,11 @@ def add_parsers(sub) -> None:
     p.add_argument("--input", type=shape_argument)
     p.add_argument("--mode", choices=["train", "infer"], default="train")
     p.add_argument("--device", default="auto")
-    p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
+                   help="channels-last format (default: as training decides it here)")
     p.add_argument("--compile", action="store_true")
-    p.add_argument("--amp", action="store_true")
+    p.add_argument("--amp", action=argparse.BooleanOptionalAction,
+                   help="bfloat16 autocast (default: as training decides it here)")
     p.add_argument("--runtime", choices=["torch", "onnxruntime"], default="torch",
                    help="onnxruntime: infer with the model exported to ONNX (cnnlab[export])")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps per batch size")
@@ -92,16 +94,22 @@ def file_slug(spec: str) -> str:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """`cnnlab bench SPEC`: measure each batch size, print the table, write the PNG."""
+    """`cnnlab bench SPEC`: measure each batch size, print the table, write the PNG. The step
+    runs as training would run it here (the trainer's cached auto decisions); --amp,
+    --channels-last and their --no- forms override."""
     # deferred: a command imports its library only when it runs, so start-up stays quick
-    from cnnlab.analysis.bench import BenchOptions, bench, plot, print_table
-    from cnnlab.models.build import input_chw
+    from cnnlab.analysis.bench import bench, bench_input, plot, print_table, training_step_options
     from cnnlab.train import resolve_device
 
-    options = BenchOptions(mode=args.mode, device=str(resolve_device(args.device)),
-                           channels_last=args.channels_last, compile=args.compile, amp=args.amp,
-                           warmup=args.warmup, steps=args.steps, runtime=args.runtime)
-    shape = input_chw(args.model, args.input)
+    def switch(flag):
+        return "auto" if flag is None else flag
+
+    device = resolve_device(args.device)
+    shape = bench_input(args.model, args.input)
+    options = training_step_options(args.model, shape, device, amp=switch(args.amp),
+                                    channels_last=switch(args.channels_last), mode=args.mode,
+                                    compile=args.compile, warmup=args.warmup, steps=args.steps,
+                                    runtime=args.runtime)
     rows = bench(args.model, args.batch_sizes, shape, options)
     print_table(args.model, shape, options, rows)
     path = plot(args.model, shape, options, rows, args.out or f"bench-{file_slug(args.model)}.png")

@@ -26,7 +26,8 @@ TRAIN_OPTIONS = (
     ("--schedule", "schedule", {"choices": SCHEDULES}),
     ("--warmup", "warmup", {"type": non_negative_float, "help": "warm-up length in epochs"}),
     ("--resize", "resize", {"type": positive_int, "help": "input side in pixels"}),
-    ("--augment", "augment", {"help": "comma list of crop, flip, erase (or none)"}),
+    ("--augment", "augment", {"help": "crop, flip, erase joined by commas or + (crop+flip), "
+                              "or none"}),
     ("--label-smoothing", "label_smoothing", {"type": non_negative_float}),
     ("--grad-clip", "grad_clip", {"type": positive_float}),
     ("--data", "data", {"help": "fashion-mnist (default) or a folder root/<class>/<image>"}),

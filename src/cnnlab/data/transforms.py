@@ -26,17 +26,30 @@ ERASE_PROBABILITY, ERASE_SCALE, ERASE_RATIO = 0.5, (0.02, 0.33), (0.3, 3.3)
 MAX_PHASES = 8  # upsampling by lerp beats a matrix product when its pattern has few phases
 
 
+AUGMENT_JOINS = ",+"
+"""What joins the augmentations of a combination: ``crop,flip`` and ``crop+flip`` are the same
+(the plus form stays one value inside a comma list, as in ``--grid augment=none,crop+flip``)."""
+
+
+def augment_names(text: str) -> list[str]:
+    """The names in an augmentation text, in order: ``'crop+flip'`` and ``'crop, flip'`` are
+    ``['crop', 'flip']``."""
+    for join in AUGMENT_JOINS[1:]:
+        text = text.replace(join, AUGMENT_JOINS[0])
+    return [name.strip().lower() for name in text.split(AUGMENT_JOINS[0]) if name.strip()]
+
+
 def parse_augment(augment: str | Iterable[str] | None) -> frozenset[str]:
-    """Accept None, 'none', 'crop,flip' or a set of names from AUGMENTATIONS."""
+    """Accept None, 'none', 'crop,flip' (or 'crop+flip') or a set of names from AUGMENTATIONS."""
     if augment is None:
         return frozenset()
-    names = augment.split(",") if isinstance(augment, str) else list(augment)
+    names = augment_names(augment) if isinstance(augment, str) else list(augment)
     chosen = frozenset(n.strip().lower() for n in names if n.strip() and n.strip() != "none")
     unknown = sorted(chosen - set(AUGMENTATIONS))
     if unknown:
         raise UsageError(
             f"unknown augmentation {', '.join(unknown)}; choose from {', '.join(AUGMENTATIONS)} "
-            "(comma-separated) or 'none'"
+            "(joined by commas or +, such as crop+flip) or 'none'"
         )
     return chosen
 

@@ -17,7 +17,7 @@ from cnnlab.models.inputs import (
     output_shape,
     smallest_working_side,
 )
-from cnnlab.models.registry import CONFIGS, IMAGENET_INPUT_SIZE, create_model, model_info
+from cnnlab.models.registry import CONFIGS, create_model, model_info
 from cnnlab.models.spec import ModelSpec
 
 MAX_SIZE = 16_384
@@ -42,15 +42,13 @@ def parse_input_shape(text: str) -> tuple[int, ...]:
 
 
 def default_input(spec: str | ModelSpec) -> tuple[int, int, int]:
-    """The (C, H, W) a spec is built for by default: its channels, its family's input side."""
+    """The (C, H, W) a spec is built for by default: its channels and its own input side
+    (`ModelSpec.input_size`: ``googlenet:stem=28`` is 1x28x28, ``googlenet`` 1x96x96)."""
     spec = ModelSpec.parse(spec)
     options = spec.kwargs
     config = options.get("config", "fashion-mnist")
     channels = options.get("in_channels", CONFIGS[config]["in_channels"])
-    info = model_info(spec.name)
-    side = options.get("input_size") or (IMAGENET_INPUT_SIZE if config == "imagenet"
-                                         else info.input_size)
-    return channels, side, side
+    return channels, spec.input_size, spec.input_size
 
 
 def input_chw(spec: str | ModelSpec, input_shape=None) -> tuple[int, int, int]:

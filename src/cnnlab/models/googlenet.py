@@ -165,6 +165,10 @@ class GoogLeNet(nn.Sequential):
 
     OPTION_CHOICES = {"norm": NORMS, "pooling": POOLINGS, "inception": INCEPTIONS,
                       "stem": STEMS}
+    INPUT_SIZES = {"stem": {"28": 28}}
+    """Option values that make the model for another input side than its name's: the "28" stem
+    is made for Fashion-MNIST's 28x28 images, so they are not upsampled to 96 (see
+    `ModelSpec.input_size`)."""
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10, norm: str = "none",
                  norm_affine: bool = True, norm_eps: float = 1e-5, bias: bool = True,

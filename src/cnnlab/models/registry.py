@@ -47,7 +47,9 @@ class ModelInfo:
     imagenet_layout: dict = field(default_factory=dict)
     """Keyword arguments that turn the family into torchvision's layout for config="imagenet"."""
     factory: Callable[..., nn.Module] | None = None
-    """The family's builder; its keyword parameters are the options a model spec may set."""
+    """The family's builder; its keyword parameters are the options a model spec may set, its
+    ``OPTION_CHOICES`` their allowed values and its ``INPUT_SIZES`` the option values that make
+    the model for another input side (``{"stem": {"28": 28}}``; see `ModelSpec.input_size`)."""
     preset: dict = field(default_factory=dict)
     """The builder options this name fixes (callers may still override them)."""
 
@@ -133,8 +135,7 @@ def create_model(spec, num_classes: int | None = None, in_channels: int | None =
     if config == "imagenet":
         kwargs = {**info.imagenet_layout, **kwargs}
     if info.sized:
-        kwargs.setdefault("input_size", IMAGENET_INPUT_SIZE if config == "imagenet"
-                          else info.input_size)
+        kwargs.setdefault("input_size", spec.input_size)
     model = info.builder(**shape, **kwargs)
     init_weights(model, init)
     model.cnnlab_name = spec.name

@@ -3,20 +3,22 @@
 ``lenet``, ``lenet:activation=relu,pool=max``, ``resnet50:config=imagenet`` or
 ``vgg11:arch=((1,64),(1,128),(2,256))`` name one architecture. Each option is a keyword parameter
 of the family's builder (or one of `create_model`'s own: ``config``, ``init``, ``num_classes``,
-``in_channels``); its text is read by the type of the parameter's default and checked against the
-builder's ``OPTION_CHOICES``, so a spec that parses builds.
+``in_channels``); its text, or a Python value in its natural type (``create_model("googlenet",
+stem=28)`` as ``googlenet:stem=28``), is read by the type of the parameter's default and checked
+against the builder's ``OPTION_CHOICES``, so a spec that parses builds.
 """
 
 from __future__ import annotations
 
 import ast
 import inspect
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
 from cnnlab.display import LEFT, TableData, format_value, render_html
 from cnnlab.errors import UsageError
-from cnnlab.models.registry import model_info
+from cnnlab.models.registry import IMAGENET_INPUT_SIZE, model_info
 
 COMMON_OPTIONS = {"config": "fashion-mnist", "init": "xavier", "num_classes": 10,
                   "in_channels": 1}
@@ -105,8 +107,15 @@ def _tuples(value: Any) -> Any:
     return value
 
 
+def _is_number(value: Any) -> bool:
+    """An int or float (numpy's too), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def _coerce(option: OptionInfo, value: Any) -> Any:
-    """Read `value` (text or a Python value) as the type of the option's default."""
+    """Read `value` as the type of the option's default: spec text, or the value in its natural
+    Python type (``stem=28`` for the text option stem="28", ``dropout=0`` for 0.0, a list for a
+    tuple)."""
     default = option.default
     text = value.strip() if isinstance(value, str) else None
     if isinstance(default, bool):
@@ -115,21 +124,24 @@ def _coerce(option: OptionInfo, value: Any) -> Any:
         if text is not None and text.lower() in _TRUE + _FALSE:
             return text.lower() in _TRUE
         raise ValueError("expected true or false")
-    if isinstance(default, int) and not isinstance(default, bool):
-        converted = int(text) if text is not None else value
-        if isinstance(converted, bool) or not isinstance(converted, int):
-            raise ValueError("expected an integer")
-        return converted
-    if isinstance(default, float):
-        if isinstance(value, bool):
-            raise ValueError("expected a number")
-        return float(text) if text is not None else float(value)
-    if isinstance(default, str):
+    if isinstance(default, int):
         if text is not None:
-            return None if text.lower() == "none" and None in (option.choices or ()) else text
+            return int(text)
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+            raise ValueError("expected an integer")
+        return int(value)
+    if isinstance(default, float):
+        if text is None and not _is_number(value):
+            raise ValueError("expected a number")
+        return float(text if text is not None else value)
+    if isinstance(default, str):
         if value is None and None in (option.choices or ()):
             return None
-        raise ValueError("expected text")
+        if _is_number(value):
+            text = format_value(value)  # a number names a text choice by its digits
+        if text is None:
+            raise ValueError("expected text")
+        return None if text.lower() == "none" and None in (option.choices or ()) else text
     return _literal(text) if text is not None else _tuples(value)
 
 
@@ -203,6 +215,22 @@ class ModelSpec:
     def kwargs(self) -> dict[str, Any]:
         """The options as `create_model` keyword arguments."""
         return dict(self.options)
+
+    @property
+    def input_size(self) -> int:
+        """The square input side this spec's model is made for: its `input_size` option, else
+        the side one of its family's options fixes (the builder's ``INPUT_SIZES``: GoogLeNet's
+        stem="28" keeps 28x28 images), else ImageNet's for config="imagenet", else its name's.
+        Every default input (``compare``, ``summary``, ``bench``) and the seed recipe's resize
+        come from here."""
+        info = model_info(self.name)
+        values = {**info.preset, **self.kwargs}
+        if values.get("input_size"):
+            return values["input_size"]
+        for key, sides in getattr(info.factory, "INPUT_SIZES", {}).items():
+            if values.get(key) in sides:
+                return sides[values[key]]
+        return IMAGENET_INPUT_SIZE if values.get("config") == "imagenet" else info.input_size
 
     @property
     def design(self) -> ModelSpec:

@@ -4,7 +4,7 @@ Every training setting lives in :class:`TrainConfig` (`cnnlab.train.settings`). 
 in one place, :func:`resolve_config`, each layer overriding the one before:
 
 1. the library defaults (the fields of TrainConfig);
-2. the model's seed recipe: input side, learning rate, batch size, epochs, optimiser;
+2. the model's seed recipe: the spec's input side, learning rate, batch size, epochs, optimiser;
 3. a named recipe (``--recipe``, `cnnlab.train.recipes`);
 4. the settings the user gave (command-line options, or the keywords of ``Trainer(...)``);
 5. what the data module says: its batch size, subset, validation fraction, augmentation and
@@ -27,9 +27,12 @@ SWITCH_SETTINGS = ("amp", "channels_last")
 
 
 def seed_recipe_layer(spec: str) -> dict:
-    """The model's seed recipe as settings: input side, lr, batch size, epochs, optimiser."""
-    recipe = model_info(ModelSpec.parse(spec).name).recipe
-    return {"resize": recipe.resize, "lr": recipe.lr, "batch_size": recipe.batch_size,
+    """The model's seed recipe as settings: the spec's own input side (`ModelSpec.input_size`,
+    so ``googlenet:stem=28`` trains on 28x28 images, not upsampled to GoogLeNet's 96), lr,
+    batch size, epochs, optimiser."""
+    spec = ModelSpec.parse(spec)
+    recipe = model_info(spec.name).recipe
+    return {"resize": spec.input_size, "lr": recipe.lr, "batch_size": recipe.batch_size,
             "epochs": recipe.epochs, "optimizer": recipe.optimizer}
 
 

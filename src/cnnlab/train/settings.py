@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from cnnlab.data.transforms import AUGMENTATIONS
+from cnnlab.data.transforms import AUGMENTATIONS, augment_names
 from cnnlab.errors import UsageError
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -134,7 +134,8 @@ def _problem(config: TrainConfig) -> tuple[str, Any, str] | None:
         ("tta_flip", isinstance(c.tta_flip, bool), "true or false"),
         ("precise_bn", isinstance(c.precise_bn, int) and not isinstance(c.precise_bn, bool)
          and c.precise_bn >= 0, "0 (off) or a number of training images such as 10000"),
-        ("augment", _augment_ok(c.augment), f"none or a comma list of {', '.join(AUGMENTATIONS)}"),
+        ("augment", _augment_ok(c.augment),
+         f"none or {', '.join(AUGMENTATIONS)} joined by commas or + (crop,flip or crop+flip)"),
     ]
     for name, ok, allowed in checks:
         if not ok:
@@ -149,9 +150,10 @@ def _finite_number(value) -> bool:
 
 
 def _augment_ok(text) -> bool:
+    """``none``, or augmentation names joined by commas or plus signs (``crop+flip``)."""
     if not isinstance(text, str):
         return False
-    parts = [p.strip() for p in text.split(",") if p.strip()]
+    parts = augment_names(text)
     return parts == ["none"] or bool(parts) and all(p in AUGMENTATIONS for p in parts)
 
 

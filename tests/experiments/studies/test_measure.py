@@ -4,8 +4,7 @@ memory format come from the same cached probes the trainer reads."""
 import pytest
 import torch
 
-from cnnlab.experiments.studies.definition import Measure
-from cnnlab.experiments.studies.runner import training_step_options
+from cnnlab.analysis.bench import training_step_options
 from cnnlab.train.autotune import (
     PROBE_BATCH,
     ProbeCache,
@@ -13,11 +12,13 @@ from cnnlab.train.autotune import (
     detect_capabilities,
     probe_key,
 )
+from cnnlab.train.threads import use_threads
 
 SPEC, SHAPE = "lenet-modern", (1, 28, 28)
 
 
 def _cache(kind: str, ms: dict) -> None:
+    use_threads(None, torch.device("cpu"))  # the threads training runs on key the cache
     workload = f"{SPEC} {'x'.join(map(str, SHAPE))} batch {PROBE_BATCH}"
     key = probe_key(kind, workload, torch.device("cpu"), detect_capabilities())
     ProbeCache(cache_path()).put(key, ms)
@@ -29,7 +30,6 @@ def test_timed_steps_take_the_trainers_memory_format_and_precision(channels_last
     fast, slow = 1.0, 3.0
     _cache("channels_last fp32", {"channels_last": fast if channels_last else slow,
                                   "contiguous": slow if channels_last else fast})
-    options = training_step_options(SPEC, SHAPE, torch.device("cpu"), Measure((16,), steps=4,
-                                                                              warmup=2))
+    options = training_step_options(SPEC, SHAPE, torch.device("cpu"), steps=4, warmup=2)
     assert (options.channels_last, options.amp) == (channels_last, False)
     assert (options.steps, options.warmup, options.mode) == (4, 2, "train")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from cnnlab.analysis.bench import BenchOptions, bench
+from cnnlab.analysis.bench import bench, training_step_options
 from cnnlab.analysis.statistics import interval, with_intervals
 from cnnlab.analysis.summary import forward_flops
 from cnnlab.display import LEFT, RIGHT, TableData, percent
@@ -36,10 +36,8 @@ from cnnlab.experiments.sweep.worker import run_sweep
 from cnnlab.files import save_figure, write_csv
 from cnnlab.models.build import build_for_input, input_chw
 from cnnlab.models.spec import format_value
-from cnnlab.train.autotune import PROBE_BATCH
 from cnnlab.train.device import resolve_device
 from cnnlab.train.rundir import CONFIG, RunDir
-from cnnlab.train.runtime import decide_step
 
 MIB = 2**20
 COLUMNS = {
@@ -246,7 +244,9 @@ def measure_plan(plan: Plan, progress: bool = True) -> list[dict]:
     for spec in plan.specs:
         side = spec_measure.side or plan.settings.get("resize")
         shape = input_chw(spec, side)
-        options = training_step_options(spec, shape, device, spec_measure)
+        options = training_step_options(spec, shape, device,
+                                        threads=plan.settings.get("threads"),
+                                        steps=spec_measure.steps, warmup=spec_measure.warmup)
         if progress:
             print(f"timing {spec} at {shape[1]} px, batch sizes "
                   f"{', '.join(map(str, spec_measure.batch_sizes))} ({options.label()})",
@@ -262,15 +262,6 @@ def measure_plan(plan: Plan, progress: bool = True) -> list[dict]:
                          "peak_mib": mebibytes(bench_row.peak_bytes),
                          "added_mib": mebibytes(bench_row.added_bytes)})
     return rows
-
-
-def training_step_options(spec: str, shape: tuple[int, int, int], device, spec_measure):
-    """Bench options that time the training step as the trainer would run it here: its
-    ``auto`` mixed precision and memory format, decided by the same cached probes."""
-    model = build_for_input(spec, shape)
-    amp, layout = decide_step(model, shape, device, PROBE_BATCH, spec)
-    return BenchOptions(device=str(device), channels_last=layout.enabled, amp=amp.enabled,
-                        steps=spec_measure.steps, warmup=spec_measure.warmup)
 
 
 def mebibytes(nbytes: int | None) -> float | None:

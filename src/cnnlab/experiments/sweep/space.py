@@ -15,6 +15,7 @@ import types
 import typing
 from dataclasses import dataclass
 
+from cnnlab.data.transforms import augment_names, parse_augment
 from cnnlab.errors import UsageError
 from cnnlab.models.spec import ModelSpec, _split_options, format_value
 from cnnlab.train.config import TrainConfig, resolve_config, setting_names
@@ -80,12 +81,31 @@ def normalize_key(key: str, flag: str) -> str:
     return key
 
 
+AUGMENT = "augment"
+"""The setting whose one value may combine several names (``crop+flip``)."""
+
+
+def _augment_value(text: str, flag: str) -> str:
+    """One augment value of a grid: ``none``, a name, or a combination written ``crop+flip`` or
+    in brackets ``(crop,flip)``; a combination is kept as ``crop+flip``, one value whatever the
+    commas around it."""
+    if text.startswith("(") and text.endswith(")"):
+        text = text[1:-1]
+    try:
+        parse_augment(text)
+    except UsageError as exc:
+        raise UsageError(f"{flag}: {exc}") from None
+    return "+".join(augment_names(text)) or text
+
+
 def _grid_value(key: str, text: str, flag: str):
     """A grid value in the type of its setting; model option values stay text (the spec reads
     them by the option's type)."""
     text = text.strip()
     if key.startswith(MODEL_OPTION):
         return text
+    if key == AUGMENT:
+        return _augment_value(text, flag)
     kind = setting_type(key)
     try:
         if kind is bool:
@@ -96,7 +116,8 @@ def _grid_value(key: str, text: str, flag: str):
 
 
 def parse_grid(text: str) -> GridAxis:
-    """``KEY=V1,V2,...`` (commas inside brackets belong to a value, as in spec options)."""
+    """``KEY=V1,V2,...`` (commas inside brackets belong to a value, as in spec options:
+    ``augment=none,(crop,flip)`` is the same axis as ``augment=none,crop+flip``)."""
     flag = f"--grid {text}"
     key, eq, rest = text.partition("=")
     if not eq or not rest.strip():
@@ -104,7 +125,8 @@ def parse_grid(text: str) -> GridAxis:
     key = normalize_key(key, flag)
     parts = [part for part in _split_options(rest, flag) if part.strip()]
     values = tuple(_grid_value(key, part, flag) for part in parts)
-    if len(set(values)) != len(values):
+    meanings = [parse_augment(v) for v in values] if key == AUGMENT else list(values)
+    if any(meanings.count(meaning) > 1 for meaning in meanings):
         raise UsageError(f"{flag}: a value is listed twice")
     return GridAxis(key, values)
 
