@@ -11,6 +11,7 @@ from scipy import stats
 
 from cnnlab.analysis.statistics import (
     MAX_SEEDS,
+    Comparison,
     KSTest,
     compare,
     edf_band,
@@ -312,3 +313,10 @@ def test_an_accuracy_interval_is_cut_to_zero_and_one_hundred_percent():
     assert estimate.low < 0  # the t interval itself is symmetric
     assert estimate.percent().startswith("20.0% [0.0, ")
     assert interval([0.99, 0.999, 1.0]).percent().endswith(", 100.0], n=3")
+
+
+def test_a_ratio_comparison_speaks_of_factors_not_points():
+    difference = paired_difference({0: 1.5, 1: 1.0, 2: 1.0}, {0: 0.5, 1: 0.0, 2: 0.0})
+    found = Comparison("with", "without", difference, None, ratio=True)
+    assert found.told_apart and found.amount() == "10x [10x, 10x], n=3"
+    assert found.sentence == "with is larger than without by 10x [10x, 10x], n=3 (paired t)"

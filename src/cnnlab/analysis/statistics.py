@@ -119,6 +119,17 @@ class Comparison:
     name_b: str
     difference: Estimate
     seeds_needed: int | None
+    ratio: bool = False
+    """Whether `difference` is of log10 values, so that it is a ratio (``10x [3.0x, 33x]``)
+    rather than accuracy points."""
+
+    def amount(self) -> str:
+        """The difference in words: ``+2.3 points [0.4, 4.2], n=3`` or ``10x [3x, 33x], n=3``."""
+        d = self.difference
+        if not self.ratio:
+            return d.points()
+        bounds = "" if math.isnan(d.low) else f" [{10 ** d.low:.3g}x, {10 ** d.high:.3g}x]"
+        return f"{10 ** d.mean:.3g}x{bounds}, n={d.n}"
 
     @property
     def told_apart(self) -> bool:
@@ -130,8 +141,10 @@ class Comparison:
         """The verdict in one sentence."""
         a, b, d = self.name_a, self.name_b, self.difference
         if self.told_apart:
-            return f"{a} is better than {b} by {d.points()} ({d.method})"
-        head = f"{a} and {b} are not told apart at this budget: {a} - {b} {d.points()}"
+            verb = "is larger than" if self.ratio else "is better than"
+            return f"{a} {verb} {b} by {self.amount()} ({d.method})"
+        head = (f"{a} and {b} are not told apart at this budget: "
+                + (f"{a} / {b} {self.amount()}" if self.ratio else f"{a} - {b} {d.points()}"))
         if d.n < 2:
             return f"{head}; one seed measures no spread, so the seeds needed are not known"
         if d.mean == 0:

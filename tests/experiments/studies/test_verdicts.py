@@ -142,8 +142,8 @@ def test_bn_lr_gives_the_largest_rate_per_seed_and_compares_them():
             "diverged from 30) on seed 2; with batch norm: 30 (the largest rate tried) on all "
             "3 seeds.") in text
     assert ("The largest rate with batch norm trained at, against without batch norm's: "
-            "14.4x [2.98x, 69.7x], n=3 (geometric mean ratio, paired t on log10 rates): "
-            "larger.") in text
+            "14.4x [2.98x, 69.7x], n=3 (geometric mean ratio, paired t on log10 rates, at the "
+            "grid's resolution): larger.") in text
     assert text.endswith("Best test accuracy 60.0% [60.0, 60.0], n=3 at lr 1 without batch "
                          "norm; 80.0% [80.0, 80.0], n=3 at lr 1 with batch norm.")
 
@@ -159,8 +159,8 @@ def test_bn_lr_with_one_seed_counts_a_rate_that_stays_at_chance_as_not_trained()
     text = conclude_bn_lr(StudyResults("quick", ("lr",), rows, names=names))
     assert ("without: 3 (at chance from 10, diverged from 30); with: 30 (diverged from 100); "
             "slow: none (no rate reached 20.0%).") in text
-    assert ("10x, n=1 (geometric mean ratio, paired t on log10 rates): not told apart (one "
-            "seed: not a finding).") in text
+    assert ("10x, n=1 (geometric mean ratio, paired t on log10 rates, at the grid's "
+            "resolution): not told apart (one seed: not a finding).") in text
     assert text.endswith("Best test accuracy 62.8%, n=1 at lr 1 without; 76.5%, n=1 at lr 0.1 "
                          "with; 15.0%, n=1 at lr 0.1 slow.")
 

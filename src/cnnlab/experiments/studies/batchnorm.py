@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from cnnlab.analysis.statistics import Comparison, interval, paired_difference
+from cnnlab.analysis.statistics import Comparison, interval, paired_difference, seeds_needed
 from cnnlab.experiments.studies import figures
 from cnnlab.experiments.studies.definition import QUICK_SEEDS, Setup, Study
 from cnnlab.experiments.studies.records import LEARNED, StudyResults, percent, points, verdict
@@ -112,13 +112,13 @@ def _larger_rate(results: StudyResults, specs: list[str]) -> str:
         return ""
     a, b = (results.names.get(s, s) for s in specs)
     difference = paired_difference(second, first)
-    results.findings.append(Comparison(b, a, difference, None))
-    ratio = (f"{10 ** difference.mean:.3g}x" + ("" if math.isnan(difference.low) else
-             f" [{10 ** difference.low:.3g}x, {10 ** difference.high:.3g}x]"))
+    found = Comparison(f"the largest rate {b} trained at", f"{a}'s", difference,
+                       seeds_needed(difference), ratio=True)
+    results.findings.append(found)
     told = ("larger" if difference.low > 0 else "smaller" if difference.high < 0 else
             "not told apart")
-    return (f" The largest rate {b} trained at, against {a}'s: {ratio}, n={difference.n} "
-            f"(geometric mean ratio, paired t on log10 rates): {told}"
+    return (f" The largest rate {b} trained at, against {a}'s: {found.amount()} (geometric mean "
+            f"ratio, paired t on log10 rates, at the grid's resolution): {told}"
             + (" (one seed: not a finding)" if difference.n < 2 else "") + ".")
 
 
