@@ -320,3 +320,10 @@ def test_a_ratio_comparison_speaks_of_factors_not_points():
     found = Comparison("with", "without", difference, None, ratio=True)
     assert found.told_apart and found.amount() == "10x [10x, 10x], n=3"
     assert found.sentence == "with is larger than without by 10x [10x, 10x], n=3 (paired t)"
+
+
+def test_error_bar_is_the_distance_to_each_bound():
+    estimate = interval([0.80, 0.82, 0.84])
+    below, above = estimate.error_bar()
+    assert below == pytest.approx(estimate.mean - estimate.low) and below == pytest.approx(above)
+    assert interval([0.5]).error_bar() == (0.0, 0.0)

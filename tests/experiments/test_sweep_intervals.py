@@ -45,7 +45,8 @@ def _t_interval(values):
 
 
 def _percent_cell(values):
-    low, high = _t_interval(values)
+    """The table's cell: the mean and its t interval, cut to [0, 100%] as an accuracy is."""
+    low, high = (min(max(bound, 0.0), 1.0) for bound in _t_interval(values))
     return f"{np.mean(values):.1%} [{100 * low:.1f}, {100 * high:.1f}]"
 
 

@@ -60,6 +60,13 @@ class Estimate:
                           high=min(max(self.high, 0.0), 1.0))
         return clipped._text(percent_text(self.mean), 100, 1, n)
 
+    def error_bar(self) -> tuple[float, float]:
+        """The distances from the mean down to `low` and up to `high`, as matplotlib's
+        ``yerr`` takes them (none without an interval)."""
+        if math.isnan(self.low):
+            return 0.0, 0.0
+        return self.mean - self.low, self.high - self.mean
+
     def points(self) -> str:
         """A difference of accuracies in percentage points: ``+2.3 points [0.4, 4.2], n=3``."""
         return self._text(f"{100 * self.mean:+.1f} points", 100, 1)

@@ -8,8 +8,6 @@ memory against the batch size, and the error EDFs of design spaces.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from cnnlab.analysis.statistics import edf_band, interval
@@ -104,8 +102,7 @@ def accuracy_bars(results: StudyResults):
         estimate = interval(values) if values else None
         mean = estimate.mean if estimate else 0.0
         means.append(mean)
-        spread = None if estimate is None or math.isnan(estimate.low) else [
-            [mean - estimate.low], [estimate.high - mean]]
+        spread = None if estimate is None else [[side] for side in estimate.error_bar()]
         ax.barh(y, mean, color="C0", xerr=spread, capsize=3)
         ax.plot(values, [y] * len(values), "o", color="black", markersize=3, alpha=0.6)
         ax.text(max([mean, *values]), y, f" {mean:.1%}" if estimate else
@@ -128,9 +125,9 @@ def _mean_line(ax, rows: list[dict], key: str, metric: str, label: str | None) -
     xs = sorted({r[key] for r in rows if r.get(metric) is not None})
     estimates = [interval([r[metric] for r in rows if r[key] == x and r.get(metric) is not None])
                  for x in xs]
-    errors = [[0.0 if math.isnan(e.low) else e.mean - e.low for e in estimates],
-              [0.0 if math.isnan(e.high) else e.high - e.mean for e in estimates]]
-    ax.errorbar(xs, [e.mean for e in estimates], yerr=errors, fmt="o-", capsize=3, label=label)
+    errors = [list(side) for side in zip(*(e.error_bar() for e in estimates), strict=True)]
+    ax.errorbar(xs, [e.mean for e in estimates], yerr=errors or [[], []], fmt="o-", capsize=3,
+                label=label)
 
 
 def train_and_test(results: StudyResults):

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -330,10 +329,8 @@ class SweepResults:
         found = variant_intervals(rows, at, "val_acc", counts=_counts)
         xs = [x for x in dict.fromkeys(map(at, rows)) if x in found]
         means = [found[x].mean for x in xs]
-        below = [0.0 if math.isnan(found[x].low) else found[x].mean - found[x].low for x in xs]
-        above = [0.0 if math.isnan(found[x].high) else found[x].high - found[x].mean
-                 for x in xs]
-        ax.errorbar(xs, means, yerr=[below, above], fmt="o-", color=colour, capsize=4,
+        errors = [list(side) for side in zip(*(found[x].error_bar() for x in xs), strict=True)]
+        ax.errorbar(xs, means, yerr=errors or [[], []], fmt="o-", color=colour, capsize=4,
                     label=label)
         seeds = [r for r in rows if _counts(r) and r["val_acc"] is not None]
         ax.plot([at(r) for r in seeds], [r["val_acc"] for r in seeds], ".", color=colour,
@@ -393,11 +390,7 @@ def _stable(rows: list[dict]) -> tuple[float | None, float | None]:
 
 def _estimate(estimate: Estimate | None) -> str:
     """An accuracy as ``84.1% [82.0, 86.2]`` (``84.1%`` from one seed, empty from none)."""
-    if estimate is None:
-        return ""
-    if math.isnan(estimate.low):
-        return percent(estimate.mean)
-    return f"{percent(estimate.mean)} [{100 * estimate.low:.1f}, {100 * estimate.high:.1f}]"
+    return "" if estimate is None else estimate.percent(n=False)
 
 
 def _cell(value) -> str:
